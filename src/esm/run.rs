@@ -1,0 +1,243 @@
+//! One ESM run from request to reply.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::helpers::{helper_module_source, is_valid_identifier, rewrite_helper_imports};
+use super::normalise::normalise_user_script;
+use super::result::extract_report;
+use super::runner_source::{runner_source, Markers, RunnerSpec};
+use crate::error::Error;
+use crate::process::{self, cancel::Cancel, Ending, Launch, Limits};
+use crate::runtime::{file_url, Runtime};
+use crate::sandbox::{self, caps, plan, policy::Policy};
+use crate::text::{decode_output, js_trim};
+
+/// A validated ESM run request.
+#[derive(Debug, Clone, Default)]
+pub struct EsmRequest {
+    /// User source.
+    pub script: String,
+    /// `JSON.stringify(context)` from the host, `None` for `undefined`.
+    pub context_json: Option<String>,
+    /// Timeout in milliseconds (validated here).
+    pub timeout_ms: f64,
+    /// Virtual helper module name.
+    pub helper_module_name: Option<String>,
+    /// Helper function name.
+    pub helper_function_name: Option<String>,
+    /// Directory whose `node_modules` the script may import from.
+    pub resolution_root: Option<String>,
+    /// Per-run environment injection.
+    pub env: Vec<(String, String)>,
+    /// The host's values of the curated variables.
+    pub host_env: Vec<(String, String)>,
+    /// Host is Bun.
+    pub is_bun: bool,
+}
+
+/// What the JavaScript layer turns into an `EsmScriptRunResult`.
+#[derive(Debug, Clone, Default)]
+pub struct EsmReply {
+    /// Trimmed stdout.
+    pub stdout: String,
+    /// stderr, cleaned of the report (raw when there was none).
+    pub stderr: String,
+    /// The report's JSON text, for `JSON.parse` in the host.
+    pub payload_json: Option<String>,
+    /// The timeout fired.
+    pub timed_out: bool,
+    /// Output reached the budget.
+    pub output_truncated: bool,
+    /// An error decided here (timeout, abort, limit, refusal).
+    pub error: Option<String>,
+    /// `EffectiveSandbox` as JSON.
+    pub sandbox_json: String,
+}
+
+/// Checks a timeout in milliseconds.
+pub fn validate_timeout(ms: f64, field: &str) -> Result<Duration, Error> {
+    if !ms.is_finite() || ms <= 0.0 {
+        return Err(Error::invalid(field, "must be a positive finite number of milliseconds"));
+    }
+    Ok(Duration::from_secs_f64((ms / 1000.0).min(1e9)))
+}
+
+fn env_notes(dropped: &[String]) -> Vec<(&'static str, String)> {
+    dropped.iter().map(|k| ("environment", format!("{k} was dropped from env: it may not be injected"))).collect()
+}
+
+/// The effective helper pair, when both names are non-empty.
+fn helper_pair(req: &EsmRequest) -> Result<Option<(&str, &str)>, Error> {
+    match (req.helper_module_name.as_deref(), req.helper_function_name.as_deref()) {
+        (Some(m), Some(f)) if !m.is_empty() && !f.is_empty() => {
+            if !is_valid_identifier(f) {
+                return Err(Error::invalid(
+                    "helperFunctionName",
+                    format!("{f:?} is not a valid JavaScript identifier"),
+                ));
+            }
+            Ok(Some((m, f)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Describes a run that died of a resource limit, when that is what the
+/// exit code and output say.
+pub fn limit_error(policy: &Policy, code: i32, stderr: &str) -> Option<String> {
+    if !policy.enabled {
+        return None;
+    }
+    let r = &policy.resources;
+    if let Some(cpu) = r.cpu_seconds {
+        if code == 128 + libc::SIGXCPU {
+            return Some(format!("Script exceeded the CPU time limit ({cpu} s)"));
+        }
+    }
+    if let Some(mem) = r.memory_bytes {
+        let oom = ["heap out of memory", "Array buffer allocation failed", "Out of memory", "Allocation failed", "OutOfMemoryError"];
+        if code != 0 && oom.iter().any(|p| stderr.contains(p)) {
+            return Some(format!("Script exceeded the memory limit ({mem} bytes)"));
+        }
+    }
+    None
+}
+
+/// Runs one ESM request.
+pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<EsmReply, Error> {
+    let timeout = validate_timeout(req.timeout_ms, "timeoutMs")?;
+    let helper = helper_pair(&req)?;
+    for (k, v) in &req.env {
+        crate::env::validate_entry(k, v)?;
+    }
+    let rr = match &req.resolution_root {
+        Some(r) => {
+            let p = std::fs::canonicalize(r)
+                .map_err(|e| Error::invalid("resolutionRoot", format!("{r:?} is not an accessible directory: {e}")))?;
+            if !p.is_dir() {
+                return Err(Error::invalid("resolutionRoot", format!("{r:?} is not a directory")));
+            }
+            Some(p)
+        }
+        None => None,
+    };
+    let policy = sandbox::current();
+    let caps = caps::capabilities();
+    let runtime = Runtime::host(req.is_bun).map_err(|e| Error::Spawn(e.to_string()))?;
+    let (mut env, dropped) = crate::env::build(&req.host_env, &req.env);
+    if let Some(extra) = runtime.extra_env() {
+        env.push(extra);
+    }
+    let max_output = policy.resources.max_output_bytes.unwrap_or(sandbox::policy::DEFAULT_MAX_OUTPUT) as usize;
+
+    // Refuse before writing or spawning anything.
+    let dry = plan::plan(&policy, caps, &plan::RunPaths { exe: runtime.exe.clone(), ..Default::default() }, Some(Path::new("/")));
+    if let Some(reason) = dry.report.refusal(&policy) {
+        let mut report = dry.report;
+        report.notes.extend(env_notes(&dropped));
+        return Ok(EsmReply { error: Some(reason), sandbox_json: report.to_json(&policy, &caps.platform).to_string(), ..Default::default() });
+    }
+
+    let tmp_parent: PathBuf = match &rr {
+        Some(r) => r.clone(),
+        None => req
+            .host_env
+            .iter()
+            .find(|(k, v)| k == "TMPDIR" && !v.is_empty())
+            .map(|(_, v)| PathBuf::from(v))
+            .unwrap_or_else(|| PathBuf::from("/tmp")),
+    };
+    let prefix = if rr.is_some() { ".scriptcage-" } else { "scriptcage-" };
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(&tmp_parent)?;
+    let base = std::fs::canonicalize(dir.path())?;
+    let user_path = base.join("user.mjs");
+    let runner_path = base.join("runner.mjs");
+    let markers = Markers::fresh();
+
+    let mut source = normalise_user_script(&req.script);
+    if let Some((module, function)) = helper {
+        let helper_path = base.join("_helpers.mjs");
+        std::fs::write(&helper_path, helper_module_source(function))?;
+        source = rewrite_helper_imports(&source, module, &file_url(&helper_path));
+    }
+    std::fs::write(&user_path, source)?;
+    std::fs::write(
+        &runner_path,
+        runner_source(&RunnerSpec {
+            user_url: &file_url(&user_path),
+            context_json: req.context_json.as_deref(),
+            helper_function: helper.map(|(_, f)| f),
+            markers: &markers,
+        }),
+    )?;
+
+    let sandboxed_fs = policy.enabled && caps.user_namespaces && policy.filesystem != sandbox::policy::FsMode::Off;
+    let root_dir = base.join("root");
+    let work_dir = base.join("work");
+    if sandboxed_fs {
+        std::fs::create_dir(&root_dir)?;
+        std::fs::create_dir(&work_dir)?;
+    }
+    let paths = plan::RunPaths {
+        staged: Some(base.clone()),
+        scratch: Some(work_dir.clone()),
+        bind_rw: None,
+        node_modules: rr.as_ref().map(|r| r.join("node_modules")),
+        exe: runtime.exe.clone(),
+    };
+    let mut p = plan::plan(&policy, caps, &paths, sandboxed_fs.then_some(root_dir.as_path()));
+    p.report.notes.extend(env_notes(&dropped));
+    if let Some((uid, gid)) = p.chown_to {
+        chown_tree(&base, uid, gid)?;
+    }
+    let sandbox_json = p.report.to_json(&policy, &caps.platform).to_string();
+
+    let args = runtime.module_args(&runner_path);
+    let arg_refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let launch = Launch::new(&runtime.exe, &arg_refs, &env, p.cwd.as_deref(), p.isolation)?;
+    let outcome = process::run(launch, Limits { timeout, max_output_bytes: max_output, cancel }).await;
+    // The temporary directory is removed here, whatever happened.
+    drop(dir);
+    let outcome = outcome?;
+
+    let mut reply = EsmReply { sandbox_json, ..Default::default() };
+    match outcome.ending {
+        Ending::TimedOut => {
+            reply.timed_out = true;
+            reply.error = Some("Script execution timed out".into());
+        }
+        Ending::Aborted => reply.error = Some("Script execution aborted".into()),
+        Ending::OutputLimit => {
+            reply.output_truncated = true;
+            reply.stdout = js_trim(&decode_output(&outcome.stdout)).to_owned();
+            reply.stderr = js_trim(&decode_output(&outcome.stderr)).to_owned();
+            reply.error = Some(format!("Script output exceeded the limit of {max_output} bytes; the script was stopped"));
+        }
+        Ending::Exited(code) => {
+            reply.stdout = js_trim(&decode_output(&outcome.stdout)).to_owned();
+            let stderr = decode_output(&outcome.stderr);
+            let x = extract_report(&stderr, &markers);
+            if x.payload_json.is_none() {
+                reply.error = limit_error(&policy, code, &stderr);
+            }
+            reply.stderr = x.stderr;
+            reply.payload_json = x.payload_json;
+        }
+    }
+    Ok(reply)
+}
+
+fn chown_tree(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            chown_tree(&entry.path(), uid, gid)?;
+        } else {
+            std::os::unix::fs::lchown(entry.path(), Some(uid), Some(gid))?;
+        }
+    }
+    Ok(())
+}

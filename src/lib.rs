@@ -1,0 +1,195 @@
+//! scriptcage: the Node-API surface. Everything here only converts between
+//! JavaScript values and the Rust types of the modules behind it.
+
+#![deny(clippy::all)]
+
+use napi_derive::napi;
+
+pub mod env;
+pub mod error;
+pub mod esm;
+pub mod process;
+pub mod runtime;
+pub mod sandbox;
+pub mod shell;
+pub mod text;
+
+use napi::bindgen_prelude::PromiseRaw;
+use napi::Env;
+
+/// Pairs from a flat `[key, value, key, value, …]` list (keeps the caller's
+/// order, which a JavaScript object's iteration defines).
+fn pairs(flat: Vec<String>) -> Vec<(String, String)> {
+    let mut it = flat.into_iter();
+    let mut out = Vec::new();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        out.push((k, v));
+    }
+    out
+}
+
+/// `runEsmScript` options after the JavaScript layer's conversions.
+#[napi(object)]
+pub struct EsmRunInput {
+    pub script: String,
+    /// `JSON.stringify(context)`; absent for `undefined`.
+    pub context_json: Option<String>,
+    pub timeout_ms: f64,
+    pub helper_module_name: Option<String>,
+    pub helper_function_name: Option<String>,
+    pub resolution_root: Option<String>,
+    /// Injected environment, flattened `[k, v, …]`.
+    pub env: Vec<String>,
+    /// Host values of the curated variables, flattened.
+    pub host_env: Vec<String>,
+    pub is_bun: bool,
+    /// Id under which `cancelRun` can abort this run.
+    pub run_id: Option<u32>,
+}
+
+/// What the JavaScript layer turns into an `EsmScriptRunResult`.
+#[napi(object)]
+pub struct EsmRunOutput {
+    pub stdout: String,
+    pub stderr: String,
+    pub payload_json: Option<String>,
+    pub timed_out: bool,
+    pub output_truncated: bool,
+    pub error: Option<String>,
+    pub sandbox_json: String,
+}
+
+/// Starts an ESM run; cancellation is registered before this returns, so
+/// a `cancelRun` right after cannot be lost.
+#[napi(js_name = "runEsmNative")]
+pub fn run_esm_native(env: &Env, input: EsmRunInput) -> napi::Result<PromiseRaw<'_, EsmRunOutput>> {
+    let registration = input.run_id.map(process::cancel::register);
+    let req = esm::run::EsmRequest {
+        script: input.script,
+        context_json: input.context_json,
+        timeout_ms: input.timeout_ms,
+        helper_module_name: input.helper_module_name,
+        helper_function_name: input.helper_function_name,
+        resolution_root: input.resolution_root,
+        env: pairs(input.env),
+        host_env: pairs(input.host_env),
+        is_bun: input.is_bun,
+    };
+    env.spawn_future(async move {
+        let cancel = registration.as_ref().map(|r| r.cancel.clone());
+        let reply = esm::run::run_esm(req, cancel).await?;
+        drop(registration);
+        Ok(EsmRunOutput {
+            stdout: reply.stdout,
+            stderr: reply.stderr,
+            payload_json: reply.payload_json,
+            timed_out: reply.timed_out,
+            output_truncated: reply.output_truncated,
+            error: reply.error,
+            sandbox_json: reply.sandbox_json,
+        })
+    })
+}
+
+/// Aborts the run registered under `runId` (no-op once it has finished).
+#[napi(js_name = "cancelRun")]
+pub fn cancel_run(run_id: u32) {
+    process::cancel::fire(run_id);
+}
+
+/// The host variables a script process may inherit.
+#[napi(js_name = "safeHostEnvKeys")]
+pub fn safe_host_env_keys() -> Vec<String> {
+    env::SAFE_HOST_KEYS.iter().map(|s| s.to_string()).collect()
+}
+
+/// `configureSandbox(input)`: merges JSON `input` over the global policy and
+/// returns the resolved policy as JSON.
+#[napi(js_name = "configureSandboxNative")]
+pub fn configure_sandbox(input_json: String) -> napi::Result<String> {
+    let input: serde_json::Value = serde_json::from_str(&input_json)
+        .map_err(|e| napi::Error::new(napi::Status::InvalidArg, format!("policy: {e}")))?;
+    let mut guard = sandbox::global().write().unwrap_or_else(|e| e.into_inner());
+    let next = guard.merged(&input)?;
+    *guard = next;
+    Ok(guard.to_json().to_string())
+}
+
+/// `getSandboxPolicy()` as JSON.
+#[napi(js_name = "getSandboxPolicyNative")]
+pub fn get_sandbox_policy() -> String {
+    sandbox::current().to_json().to_string()
+}
+
+/// `sandboxCapabilities()` as JSON.
+#[napi(js_name = "sandboxCapabilitiesNative")]
+pub fn sandbox_capabilities() -> String {
+    sandbox::caps::capabilities().to_json().to_string()
+}
+
+/// `normaliseUserScript(userScript)`.
+#[napi(js_name = "normaliseUserScript")]
+pub fn normalise_user_script(user_script: String) -> String {
+    esm::normalise::normalise_user_script(&user_script)
+}
+
+/// `rewriteHelperImports({ userScript, helperModuleName, helperUrl })`,
+/// with the fields passed positionally by the JavaScript layer.
+#[napi(js_name = "rewriteHelperImportsNative")]
+pub fn rewrite_helper_imports(user_script: String, helper_module_name: String, helper_url: String) -> String {
+    esm::helpers::rewrite_helper_imports(&user_script, &helper_module_name, &helper_url)
+}
+
+/// True when `name` is usable as the helper function's name.
+#[napi(js_name = "isValidHelperName")]
+pub fn is_valid_helper_name(name: String) -> bool {
+    esm::helpers::is_valid_identifier(&name)
+}
+
+// --- correlation ids ---
+
+pub mod correlation;
+
+/// Parses the `version` option of `correlationId`.
+fn correlation_version(version: u32) -> napi::Result<correlation::Version> {
+    correlation::Version::from_number(version).ok_or_else(|| {
+        napi::Error::new(
+            napi::Status::InvalidArg,
+            format!("version must be 4 or 7, got {version}"),
+        )
+    })
+}
+
+/// Length of one minted correlation id (a canonical UUID), in bytes.
+#[napi(js_name = "CORRELATION_ID_LENGTH")]
+pub const CORRELATION_ID_LENGTH: u32 = correlation::ID_LEN as u32;
+
+/// Mints up to `count` correlation ids of UUID `version` (4 or 7) into
+/// `target`, 36 bytes each, back to back, and returns how many it wrote (no
+/// more than fit). One call serves many ids: the JavaScript layer hands them
+/// out one by one.
+#[napi(js_name = "fillCorrelationIds")]
+pub fn fill_correlation_ids(
+    version: u32,
+    mut target: napi::bindgen_prelude::BufferSlice,
+    count: u32,
+) -> napi::Result<u32> {
+    let version = correlation_version(version)?;
+    Ok(correlation::mint_into(version, &mut target, count as usize) as u32)
+}
+
+/// The regular-expression source (no flags) matching exactly the incoming ids
+/// `correlationId` keeps: with `validate` the strict character and length
+/// rule, without it any non-empty string.
+#[napi(js_name = "correlationIdPattern")]
+pub fn correlation_id_pattern(validate: bool) -> String {
+    correlation::acceptance_pattern(validate)
+}
+
+/// True when `id` is an acceptable incoming correlation id (the strict rule).
+/// The JavaScript layer decides with the compiled pattern instead; this is the
+/// reference the tests and the benchmark compare it with.
+#[napi(js_name = "isAcceptableCorrelationId")]
+pub fn is_acceptable_correlation_id(id: String) -> bool {
+    correlation::is_acceptable(&id)
+}

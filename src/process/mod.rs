@@ -1,0 +1,302 @@
+//! Running one process tree to completion: spawn, capture stdout and
+//! stderr under a shared byte budget, enforce the wall-clock timeout and
+//! cancellation, and make sure nothing the run started survives it.
+
+pub mod cancel;
+pub mod launch;
+pub mod spawn;
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
+
+pub use launch::{Isolation, Launch, MountStep};
+use spawn::RawChild;
+
+use crate::error::Error;
+use crate::text::utf8_safe_prefix_len;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The script process exited by itself; the shell convention code
+    /// (status, or 128 + signal).
+    Exited(i32),
+    /// The wall-clock timeout fired.
+    TimedOut,
+    /// The caller's `AbortSignal` fired.
+    Aborted,
+    /// stdout + stderr reached the byte budget.
+    OutputLimit,
+}
+
+/// Everything captured from a run.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Captured stdout bytes (within the budget).
+    pub stdout: Vec<u8>,
+    /// Captured stderr bytes (within the budget).
+    pub stderr: Vec<u8>,
+    /// How the run ended.
+    pub ending: Ending,
+}
+
+impl Outcome {
+    /// True when capture stopped at the byte budget.
+    pub fn truncated(&self) -> bool {
+        self.ending == Ending::OutputLimit
+    }
+}
+
+/// Limits of one run.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Wall-clock limit, counted from dispatch.
+    pub timeout: Duration,
+    /// Budget for stdout + stderr together.
+    pub max_output_bytes: usize,
+    /// Optional cancellation.
+    pub cancel: Option<Arc<cancel::Cancel>>,
+}
+
+struct Job {
+    launch: Arc<Launch>,
+    reply: tokio::sync::oneshot::Sender<io::Result<RawChild>>,
+}
+
+/// The spawner thread lives for the whole host process: the init's
+/// parent-death signal fires when the *thread* that forked it exits, so
+/// forking from a pool thread that retires when idle would kill runs.
+fn spawner() -> &'static Mutex<mpsc::Sender<Job>> {
+    static TX: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    TX.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("scriptcage-spawner".into())
+            .spawn(move || {
+                for job in rx {
+                    let r = spawn::spawn(&job.launch);
+                    let _ = job.reply.send(r);
+                }
+            })
+            .expect("spawn the spawner thread");
+        Mutex::new(tx)
+    })
+}
+
+/// Starts `launch` on the spawner thread.
+pub async fn start(launch: Arc<Launch>) -> io::Result<RawChild> {
+    let (reply, rx) = tokio::sync::oneshot::channel();
+    spawner()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send(Job { launch, reply })
+        .map_err(|_| io::Error::other("spawner thread is gone"))?;
+    rx.await.map_err(|_| io::Error::other("spawner thread dropped the request"))?
+}
+
+fn receiver(fd: OwnedFd) -> io::Result<pipe::Receiver> {
+    pipe::Receiver::from_owned_fd_unchecked(fd)
+}
+
+/// A started run being supervised.
+pub struct Supervised {
+    pid: libc::pid_t,
+    pidfd: AsyncFd<OwnedFd>,
+    pid_namespace: bool,
+    killed: bool,
+}
+
+impl Supervised {
+    /// Ends the whole process tree of the run.
+    pub fn kill(&mut self) {
+        if self.killed {
+            return;
+        }
+        self.killed = true;
+        unsafe {
+            if self.pid_namespace {
+                // The kernel kills the whole namespace with its init.
+                libc::kill(self.pid, libc::SIGKILL);
+            } else {
+                // The init sweeps its subtree on SIGTERM; the process group
+                // kill covers the case where it cannot.
+                libc::kill(self.pid, libc::SIGTERM);
+            }
+        }
+    }
+
+    /// Waits for the init to exit and reaps it; returns its exit code.
+    pub async fn wait(&mut self) -> i32 {
+        loop {
+            match spawn::try_reap(self.pidfd.get_ref()) {
+                Ok(Some(code)) => return code,
+                Ok(None) => {}
+                Err(_) => return -1,
+            }
+            match self.pidfd.readable().await {
+                Ok(mut g) => g.clear_ready(),
+                Err(_) => return -1,
+            }
+        }
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        // A run abandoned half-way (e.g. its future dropped) still ends.
+        if let Ok(None) = spawn::try_reap(self.pidfd.get_ref()) {
+            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+            spawn::reap(self.pidfd.get_ref());
+        }
+    }
+}
+
+struct Capture {
+    out: Vec<u8>,
+    err: Vec<u8>,
+    max: usize,
+    full: bool,
+}
+
+impl Capture {
+    /// Appends `chunk` to one stream; returns false once the budget is hit.
+    fn push(&mut self, to_err: bool, chunk: &[u8]) -> bool {
+        let used = self.out.len() + self.err.len();
+        let (buf, room) = if to_err {
+            (&mut self.err, self.max.saturating_sub(used))
+        } else {
+            (&mut self.out, self.max.saturating_sub(used))
+        };
+        if chunk.len() <= room {
+            buf.extend_from_slice(chunk);
+            return true;
+        }
+        let before = buf.len();
+        // Look a few bytes past the cut to tell whether the character that
+        // straddles it is complete.
+        buf.extend_from_slice(&chunk[..chunk.len().min(room + 4)]);
+        let keep = utf8_safe_prefix_len(buf, before + room);
+        // Never split a character, including one whose first bytes arrived
+        // in an earlier chunk.
+        buf.truncate(keep);
+        self.full = true;
+        false
+    }
+}
+
+/// Runs `launch` under `limits` and captures its output.
+pub async fn run(launch: Launch, limits: Limits) -> Result<Outcome, Error> {
+    let child = start(Arc::new(launch)).await.map_err(|e| Error::Spawn(e.to_string()))?;
+    let RawChild { pid, pidfd, stdout, stderr, report, pid_namespace } = child;
+    let mut sup = Supervised {
+        pid,
+        // SAFETY: the pidfd is owned by the AsyncFd and closed only with it.
+        pidfd: unsafe { AsyncFd::register(pidfd) }.map_err(|e| Error::Spawn(e.to_string()))?,
+        pid_namespace,
+        killed: false,
+    };
+    let spawn_err = |e: io::Error| Error::Spawn(e.to_string());
+    let mut out = receiver(stdout).map_err(spawn_err)?;
+    let mut err = receiver(stderr).map_err(spawn_err)?;
+    let mut rep = receiver(report).map_err(spawn_err)?;
+
+    let mut cap = Capture { out: Vec::new(), err: Vec::new(), max: limits.max_output_bytes, full: false };
+    let mut out_open = true;
+    let mut err_open = true;
+    let mut rep_open = true;
+    let mut rep_buf = Vec::with_capacity(8);
+    let mut exit: Option<i32> = None;
+    let mut ending: Option<Ending> = None;
+    let mut ob = vec![0u8; 64 * 1024];
+    let mut eb = vec![0u8; 64 * 1024];
+    let mut rb = [0u8; 8];
+
+    let deadline = tokio::time::sleep(limits.timeout);
+    tokio::pin!(deadline);
+    let cancel = limits.cancel.clone();
+    let cancelled = async move {
+        match cancel {
+            Some(c) => c.wait().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(cancelled);
+    let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+
+    loop {
+        if ending.is_some() {
+            break;
+        }
+        if exit.is_some() && !out_open && !err_open && !rep_open {
+            break;
+        }
+        tokio::select! {
+            r = out.read(&mut ob), if out_open => match r {
+                Ok(0) | Err(_) => out_open = false,
+                Ok(n) => if !cap.push(false, &ob[..n]) { ending = Some(Ending::OutputLimit) },
+            },
+            r = err.read(&mut eb), if err_open => match r {
+                Ok(0) | Err(_) => err_open = false,
+                Ok(n) => if !cap.push(true, &eb[..n]) { ending = Some(Ending::OutputLimit) },
+            },
+            r = rep.read(&mut rb), if rep_open => match r {
+                Ok(0) | Err(_) => rep_open = false,
+                Ok(n) => {
+                    rep_buf.extend_from_slice(&rb[..n]);
+                    if rep_buf.len() >= 8 {
+                        let stage = u32::from_ne_bytes(rep_buf[..4].try_into().unwrap());
+                        let errno = i32::from_ne_bytes(rep_buf[4..8].try_into().unwrap());
+                        sup.kill();
+                        sup.wait().await;
+                        return Err(Error::Spawn(spawn::Stage::describe(stage, errno)));
+                    }
+                }
+            },
+            code = sup.wait(), if exit.is_none() => {
+                exit = Some(code);
+                // Everything of the run is gone once the init is; output
+                // still in the pipes is drained, but a descriptor leaked to
+                // a process outside the run must not hold the result up.
+                grace = Some(Box::pin(tokio::time::sleep(Duration::from_secs(2))));
+            },
+            _ = async { grace.as_mut().unwrap().await }, if grace.is_some() => break,
+            _ = &mut deadline, if exit.is_none() => ending = Some(Ending::TimedOut),
+            _ = &mut cancelled, if exit.is_none() => ending = Some(Ending::Aborted),
+        }
+    }
+    if rep_buf.len() >= 8 {
+        let stage = u32::from_ne_bytes(rep_buf[..4].try_into().unwrap());
+        let errno = i32::from_ne_bytes(rep_buf[4..8].try_into().unwrap());
+        return Err(Error::Spawn(spawn::Stage::describe(stage, errno)));
+    }
+    let ending = match ending {
+        Some(e) => {
+            sup.kill();
+            sup.wait().await;
+            e
+        }
+        None => Ending::Exited(exit.unwrap_or(-1)),
+    };
+    Ok(Outcome { stdout: cap.out, stderr: cap.err, ending })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_budget_is_shared_and_utf8_safe() {
+        let mut c = Capture { out: Vec::new(), err: Vec::new(), max: 5, full: false };
+        assert!(c.push(false, b"ab"));
+        assert!(!c.push(true, "é€".as_bytes())); // 2 + 3 bytes, room 3
+        assert_eq!(c.err, "é".as_bytes());
+        assert!(c.full);
+    }
+}

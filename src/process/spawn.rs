@@ -1,0 +1,612 @@
+//! Starting a script process: `clone` into an init process that builds the
+//! sandbox and supervises the script, which it starts with a second fork.
+//!
+//! ```text
+//! host ──clone──> init (pid 1 of a new PID namespace, or a subreaper)
+//!                   └──fork──> runtime (execve node/bun/sh)
+//! ```
+//!
+//! The init never calls `exec`: it is a copy of the host, so it first
+//! closes every inherited descriptor and marks itself non-dumpable (its
+//! memory cannot be read through `/proc` by the script). When the runtime
+//! exits, or the host asks it to stop, the init kills everything the run
+//! started: in a PID namespace the kernel does it when the init exits;
+//! without one the init is a child subreaper and sweeps its children.
+//!
+//! Code that runs in the children uses only raw system calls on memory
+//! prepared by [`Launch`]; it never allocates and never unwinds.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use libc::{c_int, c_long};
+
+use super::launch::{Launch, MountStep};
+
+/// A started run, as seen by the host.
+#[derive(Debug)]
+pub struct RawChild {
+    /// Pid of the init process (in the host's PID namespace).
+    pub pid: libc::pid_t,
+    /// A pidfd for the init process.
+    pub pidfd: OwnedFd,
+    /// Read end of the script's stdout.
+    pub stdout: OwnedFd,
+    /// Read end of the script's stderr.
+    pub stderr: OwnedFd,
+    /// Read end of the failure channel: EOF without data once the runtime
+    /// has been `exec`ed, else an 8-byte (stage, errno) record.
+    pub report: OwnedFd,
+    /// True when the init is pid 1 of its own PID namespace.
+    pub pid_namespace: bool,
+}
+
+/// Where a child failed before `exec`.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Waiting for the id maps.
+    Sync = 1,
+    /// Setting up standard descriptors.
+    Fds = 2,
+    /// Building the filesystem view.
+    Mount = 3,
+    /// Entering the new root.
+    PivotRoot = 4,
+    /// Configuring the loopback interface.
+    Loopback = 5,
+    /// Forking the runtime.
+    Fork = 6,
+    /// Applying resource limits.
+    Rlimit = 7,
+    /// Dropping privileges.
+    Ids = 8,
+    /// Changing directory.
+    Chdir = 9,
+    /// `execve` itself.
+    Exec = 10,
+    /// no_new_privs.
+    NoNewPrivs = 11,
+}
+
+impl Stage {
+    /// Describes a failure record read from the report pipe.
+    pub fn describe(stage: u32, errno: i32) -> String {
+        let what = match stage {
+            1 => "waiting for the user-namespace maps",
+            2 => "setting up standard streams",
+            3 => "building the sandbox filesystem",
+            4 => "entering the sandbox root",
+            5 => "configuring loopback networking",
+            6 => "forking the script process",
+            7 => "applying resource limits",
+            8 => "dropping privileges",
+            9 => "changing to the working directory",
+            10 => "executing the runtime",
+            11 => "setting no_new_privs",
+            _ => "starting",
+        };
+        format!("{what}: {}", io::Error::from_raw_os_error(errno))
+    }
+}
+
+fn cvt(r: c_long) -> io::Result<c_long> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as c_int; 2];
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } as c_long)?;
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Starts the run described by `launch`. Must be called on the dedicated
+/// spawner thread, which lives as long as the host: the init's
+/// parent-death signal is tied to the thread that forked it.
+pub fn spawn(launch: &Launch) -> io::Result<RawChild> {
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (rep_r, rep_w) = pipe()?;
+    let sync = if launch.isolation.id_maps.is_some() { Some(pipe()?) } else { None };
+
+    let fds = ChildFds {
+        out: out_w.as_raw_fd(),
+        err: err_w.as_raw_fd(),
+        report: rep_w.as_raw_fd(),
+        sync: sync.as_ref().map(|(r, _)| r.as_raw_fd()).unwrap_or(-1),
+    };
+    let flags = launch.isolation.clone_flags | libc::CLONE_PIDFD | libc::SIGCHLD;
+    let mut pidfd: c_int = -1;
+    // SAFETY: a fork-like clone (no new stack); the child only runs
+    // `init_main`, which never returns.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags as libc::c_ulong,
+            std::ptr::null_mut::<libc::c_void>(),
+            &mut pidfd as *mut c_int,
+            std::ptr::null_mut::<c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    if pid == 0 {
+        unsafe { init_main(launch, &fds) }
+    }
+    let pid = cvt(pid)? as libc::pid_t;
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    drop((out_w, err_w, rep_w));
+
+    if let (Some(maps), Some((sync_r, sync_w))) = (&launch.isolation.id_maps, sync) {
+        drop(sync_r);
+        let result = write_id_maps(pid, maps);
+        if let Err(e) = result {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            reap(&pidfd);
+            return Err(e);
+        }
+        // Wake the child.
+        let one = [1u8];
+        unsafe { libc::write(sync_w.as_raw_fd(), one.as_ptr().cast(), 1) };
+    }
+    Ok(RawChild {
+        pid,
+        pidfd,
+        stdout: out_r,
+        stderr: err_r,
+        report: rep_r,
+        pid_namespace: launch.isolation.clone_flags & libc::CLONE_NEWPID != 0,
+    })
+}
+
+fn write_id_maps(pid: libc::pid_t, maps: &super::launch::IdMaps) -> io::Result<()> {
+    let base = format!("/proc/{pid}");
+    if maps.deny_setgroups {
+        std::fs::write(format!("{base}/setgroups"), "deny")?;
+    }
+    std::fs::write(format!("{base}/uid_map"), &maps.uid_map)?;
+    std::fs::write(format!("{base}/gid_map"), &maps.gid_map)?;
+    Ok(())
+}
+
+/// Blocks until the process behind `pidfd` is reaped; used only on error
+/// paths right after a kill.
+pub fn reap(pidfd: &OwnedFd) -> Option<i32> {
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED)
+    };
+    if r < 0 {
+        return None;
+    }
+    Some(exit_code_from(&info))
+}
+
+/// Reaps the process if it has exited, without blocking.
+pub fn try_reap(pidfd: &OwnedFd) -> io::Result<Option<i32>> {
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if unsafe { info.si_pid() } == 0 {
+        return Ok(None);
+    }
+    Ok(Some(exit_code_from(&info)))
+}
+
+/// The shell convention: the exit status, or 128 + the signal number.
+fn exit_code_from(info: &libc::siginfo_t) -> i32 {
+    let status = unsafe { info.si_status() };
+    if info.si_code == libc::CLD_EXITED {
+        status
+    } else {
+        128 + status
+    }
+}
+
+struct ChildFds {
+    out: RawFd,
+    err: RawFd,
+    report: RawFd,
+    sync: RawFd,
+}
+
+// ---------------------------------------------------------------------------
+// Child side. Everything below runs after `clone` in the child and must stay
+// async-signal-safe: no allocation, no locks, no panics.
+// ---------------------------------------------------------------------------
+
+const REPORT_FD: c_int = 3;
+
+unsafe fn errno() -> i32 {
+    *libc::__errno_location()
+}
+
+unsafe fn fail(report: c_int, stage: Stage) -> ! {
+    let e = errno();
+    let mut rec = [0u8; 8];
+    rec[..4].copy_from_slice(&(stage as u32).to_ne_bytes());
+    rec[4..].copy_from_slice(&e.to_ne_bytes());
+    libc::write(report, rec.as_ptr().cast(), 8);
+    libc::_exit(127)
+}
+
+macro_rules! check {
+    ($e:expr, $report:expr, $stage:expr) => {
+        if ($e) < 0 {
+            fail($report, $stage)
+        }
+    };
+}
+
+/// Moves `fd` to `target` (no close-on-exec); safe when `fd == target`.
+unsafe fn move_fd(fd: c_int, target: c_int) -> c_int {
+    if fd == target {
+        let flags = libc::fcntl(fd, libc::F_GETFD);
+        return libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+    }
+    libc::dup2(fd, target)
+}
+
+unsafe fn init_main(launch: &Launch, fds: &ChildFds) -> ! {
+    let iso = &launch.isolation;
+    // Raise every descriptor we keep above the standard range first, so the
+    // moves below cannot clobber one another.
+    let out = libc::fcntl(fds.out, libc::F_DUPFD_CLOEXEC, 10);
+    let err = libc::fcntl(fds.err, libc::F_DUPFD_CLOEXEC, 10);
+    let rep = libc::fcntl(fds.report, libc::F_DUPFD_CLOEXEC, 10);
+    let sync = if fds.sync >= 0 { libc::fcntl(fds.sync, libc::F_DUPFD_CLOEXEC, 10) } else { -1 };
+    if out < 0 || err < 0 || rep < 0 {
+        libc::_exit(127);
+    }
+    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+    check!(null, rep, Stage::Fds);
+    check!(move_fd(null, 0), rep, Stage::Fds);
+    check!(move_fd(out, 1), rep, Stage::Fds);
+    check!(move_fd(err, 2), rep, Stage::Fds);
+    check!(libc::dup3(rep, REPORT_FD, libc::O_CLOEXEC), rep, Stage::Fds);
+    let sync = if sync >= 0 { libc::fcntl(sync, libc::F_DUPFD_CLOEXEC, 4) } else { -1 };
+    let keep_from = if sync >= 0 { sync + 1 } else { REPORT_FD + 1 };
+    // Drop every other inherited descriptor: the host's sockets and other
+    // runs' pipes must not be held open by this process.
+    if sync > REPORT_FD + 1 {
+        libc::syscall(libc::SYS_close_range, (REPORT_FD + 1) as u32, (sync - 1) as u32, 0u32);
+    }
+    libc::syscall(libc::SYS_close_range, keep_from as u32, u32::MAX, 0u32);
+    let rep = REPORT_FD;
+
+    if sync >= 0 {
+        let mut b = [0u8; 1];
+        if libc::read(sync, b.as_mut_ptr().cast(), 1) != 1 {
+            fail(rep, Stage::Sync);
+        }
+        libc::close(sync);
+    }
+
+    libc::setsid();
+    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    // This process is a copy of the host: keep its memory and environment
+    // out of reach of /proc readers.
+    libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+    if let Some((uid, gid)) = iso.init_ids {
+        libc::setgroups(0, std::ptr::null());
+        check!(libc::setresgid(gid, gid, gid), rep, Stage::Ids);
+        check!(libc::setresuid(uid, uid, uid), rep, Stage::Ids);
+    }
+    if !iso.mounts.is_empty() {
+        build_root(launch, rep);
+    }
+    if iso.loopback_up {
+        loopback_up(rep);
+    }
+    let pid_ns = libc::getpid() == 1;
+    if !pid_ns {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+
+    // Block the signals the init waits for, so none is lost between the
+    // fork and sigwaitinfo.
+    let mut wait_set: libc::sigset_t = std::mem::zeroed();
+    let mut old_set: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut wait_set);
+    for s in [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
+        libc::sigaddset(&mut wait_set, s);
+    }
+    libc::sigprocmask(libc::SIG_BLOCK, &wait_set, &mut old_set);
+
+    let child = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0usize, 0usize, 0usize, 0usize);
+    if child < 0 {
+        fail(rep, Stage::Fork);
+    }
+    if child == 0 {
+        runtime_main(launch, rep)
+    }
+    let child = child as libc::pid_t;
+    // Release the streams and the report channel: the host sees EOF once
+    // the runtime and everything it started are gone.
+    libc::close(0);
+    libc::close(1);
+    libc::close(2);
+    libc::close(rep);
+
+    let mut code = 0;
+    loop {
+        let sig = libc::sigwaitinfo(&wait_set, std::ptr::null_mut());
+        if sig == libc::SIGCHLD || sig < 0 {
+            let mut done = false;
+            loop {
+                let mut status = 0;
+                let r = libc::waitpid(-1, &mut status, libc::WNOHANG | libc::__WALL);
+                if r <= 0 {
+                    break;
+                }
+                if r == child {
+                    code = if libc::WIFEXITED(status) {
+                        libc::WEXITSTATUS(status)
+                    } else {
+                        128 + libc::WTERMSIG(status)
+                    };
+                    done = true;
+                }
+            }
+            if done {
+                break;
+            }
+        } else {
+            // The host asks the run to end.
+            code = 128 + libc::SIGKILL;
+            break;
+        }
+    }
+    kill_everything(pid_ns, child);
+    libc::_exit(code)
+}
+
+/// Kills every process of the run and reaps them.
+unsafe fn kill_everything(pid_ns: bool, runtime: libc::pid_t) {
+    if pid_ns {
+        // As pid 1 of the run's own namespace, -1 reaches exactly the run.
+        libc::kill(-1, libc::SIGKILL);
+        while libc::waitpid(-1, std::ptr::null_mut(), libc::__WALL) > 0 {}
+        return;
+    }
+    libc::kill(-libc::getpid(), libc::SIGKILL);
+    libc::kill(runtime, libc::SIGKILL);
+    // Orphans of the run were re-parented to us (we are a subreaper): read
+    // our children list, kill, reap, until none is left.
+    let mut path = [0u8; 64];
+    let len = proc_children_path(&mut path, libc::getpid());
+    let _ = len;
+    for _ in 0..10_000 {
+        let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+        let mut any = false;
+        if fd >= 0 {
+            let mut buf = [0u8; 4096];
+            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+            libc::close(fd);
+            let mut cur: i32 = 0;
+            let mut digits = false;
+            for &b in buf.iter().take(n.max(0) as usize) {
+                if b.is_ascii_digit() {
+                    cur = cur * 10 + (b - b'0') as i32;
+                    digits = true;
+                } else if digits {
+                    libc::kill(cur, libc::SIGKILL);
+                    any = true;
+                    cur = 0;
+                    digits = false;
+                }
+            }
+            if digits {
+                libc::kill(cur, libc::SIGKILL);
+                any = true;
+            }
+        }
+        let mut reaped = false;
+        while libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG | libc::__WALL) > 0 {
+            reaped = true;
+        }
+        if !any && !reaped {
+            if libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG | libc::__WALL) < 0 {
+                break; // ECHILD: nothing left
+            }
+            libc::usleep(1000);
+        }
+    }
+}
+
+/// Writes `/proc/<pid>/task/<pid>/children\0` into `buf`.
+fn proc_children_path(buf: &mut [u8; 64], pid: libc::pid_t) -> usize {
+    let mut digits = [0u8; 12];
+    let mut n = pid as u32;
+    let mut d = 0;
+    loop {
+        digits[d] = b'0' + (n % 10) as u8;
+        d += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut i = 0;
+    let mut put = |bytes: &[u8], i: &mut usize| {
+        for &b in bytes {
+            buf[*i] = b;
+            *i += 1;
+        }
+    };
+    put(b"/proc/", &mut i);
+    for k in (0..d).rev() {
+        put(&[digits[k]], &mut i);
+    }
+    put(b"/task/", &mut i);
+    for k in (0..d).rev() {
+        put(&[digits[k]], &mut i);
+    }
+    put(b"/children\0", &mut i);
+    i
+}
+
+unsafe fn build_root(launch: &Launch, rep: c_int) {
+    let iso = &launch.isolation;
+    check!(
+        libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()),
+        rep,
+        Stage::Mount
+    );
+    for step in &iso.mounts {
+        match step {
+            MountStep::Dir(p) => {
+                if libc::mkdir(p.as_ptr(), 0o755) < 0 && errno() != libc::EEXIST {
+                    fail(rep, Stage::Mount);
+                }
+            }
+            MountStep::File(p) => {
+                let fd = libc::open(p.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644);
+                check!(fd, rep, Stage::Mount);
+                libc::close(fd);
+            }
+            MountStep::Symlink { target, path } => {
+                if libc::symlink(target.as_ptr(), path.as_ptr()) < 0 && errno() != libc::EEXIST {
+                    fail(rep, Stage::Mount);
+                }
+            }
+            MountStep::Tmpfs { target, data } => {
+                check!(
+                    libc::mount(
+                        c"tmpfs".as_ptr(),
+                        target.as_ptr(),
+                        c"tmpfs".as_ptr(),
+                        libc::MS_NOSUID | libc::MS_NODEV,
+                        data.as_ptr().cast()
+                    ),
+                    rep,
+                    Stage::Mount
+                );
+            }
+            MountStep::Bind { source, target, readonly, recursive } => {
+                let rec = if *recursive { libc::MS_REC } else { 0 };
+                check!(
+                    libc::mount(source.as_ptr(), target.as_ptr(), std::ptr::null(), libc::MS_BIND | rec, std::ptr::null()),
+                    rep,
+                    Stage::Mount
+                );
+                if *readonly {
+                    // A remount inside a user namespace must keep the flags
+                    // the kernel locked on the original mount.
+                    let mut st: libc::statvfs = std::mem::zeroed();
+                    check!(libc::statvfs(target.as_ptr(), &mut st), rep, Stage::Mount);
+                    let mut flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID;
+                    for (st_flag, ms_flag) in [
+                        (libc::ST_NODEV, libc::MS_NODEV),
+                        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+                        (libc::ST_NOATIME, libc::MS_NOATIME),
+                        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+                        (libc::ST_RELATIME, libc::MS_RELATIME),
+                    ] {
+                        if st.f_flag & st_flag != 0 {
+                            flags |= ms_flag;
+                        }
+                    }
+                    check!(
+                        libc::mount(std::ptr::null(), target.as_ptr(), std::ptr::null(), flags, std::ptr::null()),
+                        rep,
+                        Stage::Mount
+                    );
+                }
+            }
+            MountStep::Proc(p) => {
+                check!(
+                    libc::mount(
+                        c"proc".as_ptr(),
+                        p.as_ptr(),
+                        c"proc".as_ptr(),
+                        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                        std::ptr::null()
+                    ),
+                    rep,
+                    Stage::Mount
+                );
+            }
+        }
+    }
+    let Some(root) = iso.new_root.as_ref() else {
+        return;
+    };
+    check!(libc::chdir(root.as_ptr()), rep, Stage::PivotRoot);
+    check!(libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as c_int, rep, Stage::PivotRoot);
+    check!(libc::umount2(c".".as_ptr(), libc::MNT_DETACH), rep, Stage::PivotRoot);
+    check!(libc::chdir(c"/".as_ptr()), rep, Stage::PivotRoot);
+    // The skeleton root itself is read-only; only the mounted scratch
+    // directories accept writes.
+    check!(
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+            std::ptr::null()
+        ),
+        rep,
+        Stage::PivotRoot
+    );
+}
+
+unsafe fn loopback_up(rep: c_int) {
+    let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+    check!(sock, rep, Stage::Loopback);
+    let mut req: libc::ifreq = std::mem::zeroed();
+    req.ifr_name[0] = b'l' as libc::c_char;
+    req.ifr_name[1] = b'o' as libc::c_char;
+    check!(libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req), rep, Stage::Loopback);
+    req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    check!(libc::ioctl(sock, libc::SIOCSIFFLAGS, &mut req), rep, Stage::Loopback);
+    libc::close(sock);
+}
+
+unsafe fn runtime_main(launch: &Launch, rep: c_int) -> ! {
+    let iso = &launch.isolation;
+    // The host ignores some signals (SIGPIPE under Node); a script process
+    // starts with default dispositions and nothing blocked.
+    for sig in 1..libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    let mut empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut empty);
+    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+
+    for &(res, soft, hard) in &iso.rlimits {
+        let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+        check!(libc::setrlimit(res as _, &lim), rep, Stage::Rlimit);
+    }
+    if let Some((uid, gid)) = iso.ids {
+        // setgroups is refused after `deny`; an empty list is what we want
+        // either way.
+        libc::setgroups(0, std::ptr::null());
+        check!(libc::setresgid(gid, gid, gid), rep, Stage::Ids);
+        check!(libc::setresuid(uid, uid, uid), rep, Stage::Ids);
+    }
+    if iso.no_new_privs {
+        check!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), rep, Stage::NoNewPrivs);
+    }
+    if let Some(cwd) = &launch.cwd {
+        check!(libc::chdir(cwd.as_ptr()), rep, Stage::Chdir);
+    }
+    libc::execve(launch.exe.as_ptr(), launch.argv_ptrs.as_ptr(), launch.envp_ptrs.as_ptr());
+    fail(rep, Stage::Exec)
+}

@@ -1,0 +1,314 @@
+//! Turning a policy, the host's capabilities and a run's paths into the
+//! [`Isolation`] the child applies, and the report that says what holds.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use super::caps::Capabilities;
+use super::policy::{FsMode, NetMode, OnUnavailable, Policy, PrivMode};
+use crate::process::launch::{cpath, IdMaps, Isolation, MountStep};
+
+/// Report layers.
+pub const LAYERS: [&str; 4] = ["resources", "filesystem", "network", "privilege"];
+
+/// Paths of one run that the sandbox must expose.
+#[derive(Debug, Clone, Default)]
+pub struct RunPaths {
+    /// Per-run directory with the staged files: visible read-only.
+    pub staged: Option<PathBuf>,
+    /// Writable scratch working directory: a private tmpfs in the sandbox.
+    pub scratch: Option<PathBuf>,
+    /// A caller-chosen working directory: bound read-write.
+    pub bind_rw: Option<PathBuf>,
+    /// `<resolutionRoot>/node_modules`, bound read-only under
+    /// `scratch-plus-ro`.
+    pub node_modules: Option<PathBuf>,
+    /// The runtime executable.
+    pub exe: PathBuf,
+}
+
+/// The effective sandbox of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Layer → in force as requested.
+    pub enforced: [bool; 4],
+    /// (layer, reason) pairs for layers that could not be applied.
+    pub downgrades: Vec<(&'static str, String)>,
+    /// (layer, note) pairs.
+    pub notes: Vec<(&'static str, String)>,
+}
+
+impl Report {
+    /// The report as `EffectiveSandbox` JSON.
+    pub fn to_json(&self, policy: &Policy, platform: &str) -> Value {
+        json!({
+            "requested": policy.to_json(),
+            "enforced": {
+                "resources": self.enforced[0],
+                "filesystem": self.enforced[1],
+                "network": self.enforced[2],
+                "privilege": self.enforced[3],
+            },
+            "downgrades": self.downgrades.iter().map(|(l, r)| json!({ "layer": l, "reason": r })).collect::<Vec<_>>(),
+            "notes": self.notes.iter().map(|(l, n)| json!({ "layer": l, "note": n })).collect::<Vec<_>>(),
+            "platform": platform,
+        })
+    }
+
+    /// The refusal message when the policy says `fail` and something was
+    /// downgraded.
+    pub fn refusal(&self, policy: &Policy) -> Option<String> {
+        if policy.enabled && policy.on_unavailable == OnUnavailable::Fail && !self.downgrades.is_empty() {
+            let reasons: Vec<String> = self.downgrades.iter().map(|(l, r)| format!("{l}: {r}")).collect();
+            Some(format!("Sandbox unavailable (onUnavailable: \"fail\"): {}", reasons.join("; ")))
+        } else {
+            None
+        }
+    }
+}
+
+/// The ids a sandboxed run uses when the host is root.
+pub fn drop_ids(policy: &Policy) -> (u32, u32) {
+    let env_id = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok()).filter(|&v| v != 0);
+    let uid = policy.uid.or_else(|| env_id("SCRIPTCAGE_SANDBOX_UID")).unwrap_or(65534);
+    let gid = policy.gid.or_else(|| env_id("SCRIPTCAGE_SANDBOX_GID")).unwrap_or(65534);
+    (uid, gid)
+}
+
+/// The result of planning: what the child applies, which uid must own the
+/// staged files, and the report.
+#[derive(Debug)]
+pub struct Plan {
+    /// The child's isolation.
+    pub isolation: Isolation,
+    /// Owner the staged files must be given (when the script runs as
+    /// another uid).
+    pub chown_to: Option<(u32, u32)>,
+    /// The working directory of the script, when the sandbox chooses it.
+    pub cwd: Option<PathBuf>,
+    /// What holds.
+    pub report: Report,
+}
+
+/// System directories exposed read-only.
+const SYSTEM_DIRS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"];
+
+struct RootBuilder {
+    root: PathBuf,
+    steps: Vec<MountStep>,
+    made: Vec<PathBuf>,
+}
+
+impl RootBuilder {
+    fn inside(&self, host: &Path) -> PathBuf {
+        self.root.join(host.strip_prefix("/").unwrap_or(host))
+    }
+
+    fn c(p: &Path) -> std::ffi::CString {
+        cpath(p).unwrap_or_default()
+    }
+
+    /// `mkdir -p` of a host path inside the new root.
+    fn dirs(&mut self, host: &Path) {
+        let mut acc = PathBuf::from("/");
+        for comp in host.components().skip(1) {
+            acc.push(comp);
+            if !self.made.contains(&acc) {
+                self.made.push(acc.clone());
+                let p = self.inside(&acc);
+                self.steps.push(MountStep::Dir(Self::c(&p)));
+            }
+        }
+    }
+
+    fn bind(&mut self, host: &Path, readonly: bool, recursive: bool) {
+        if host.is_dir() {
+            self.dirs(host);
+        } else {
+            if let Some(parent) = host.parent() {
+                self.dirs(parent);
+            }
+            self.steps.push(MountStep::File(Self::c(&self.inside(host))));
+        }
+        self.steps.push(MountStep::Bind {
+            source: Self::c(host),
+            target: Self::c(&self.inside(host)),
+            readonly,
+            recursive,
+        });
+    }
+
+    fn tmpfs(&mut self, host: &Path, data: String) {
+        self.dirs(host);
+        self.steps.push(MountStep::Tmpfs {
+            target: Self::c(&self.inside(host)),
+            data: std::ffi::CString::new(data).unwrap_or_default(),
+        });
+    }
+
+    fn covered(&self, host: &Path) -> bool {
+        SYSTEM_DIRS.iter().any(|d| host.starts_with(d))
+    }
+}
+
+/// Plans a run. `root_dir` is an empty host directory that becomes the new
+/// root (only used when the filesystem layer applies).
+pub fn plan(policy: &Policy, caps: &Capabilities, paths: &RunPaths, root_dir: Option<&Path>) -> Plan {
+    let mut report = Report::default();
+    let mut iso = Isolation::default();
+    if !policy.enabled {
+        return Plan { isolation: iso, chown_to: None, cwd: None, report };
+    }
+    let host_uid = unsafe { libc::geteuid() };
+    let host_gid = unsafe { libc::getegid() };
+    let root_host = host_uid == 0;
+    let mut chown_to = None;
+    let mut cwd = None;
+
+    // Resources: rlimits need no privilege.
+    let r = &policy.resources;
+    if let Some(cpu) = r.cpu_seconds {
+        // The soft limit delivers SIGXCPU (reported as the CPU limit); the
+        // hard limit one second later is the kernel's SIGKILL.
+        iso.rlimits.push((libc::RLIMIT_CPU as i32, cpu, cpu + 1));
+    }
+    for (res, v) in [
+        (libc::RLIMIT_DATA, r.memory_bytes),
+        (libc::RLIMIT_NOFILE, r.max_open_files),
+        (libc::RLIMIT_NPROC, r.max_processes),
+        (libc::RLIMIT_FSIZE, r.max_file_size_bytes),
+    ] {
+        if let Some(v) = v {
+            iso.rlimits.push((res as i32, v, v));
+        }
+    }
+    iso.rlimits.push((libc::RLIMIT_CORE as i32, 0, 0));
+    report.enforced[0] = true;
+
+    let (drop_uid, drop_gid) = drop_ids(policy);
+    let dropping = root_host && policy.privilege == PrivMode::DropToUid;
+    let (run_uid, run_gid) = if dropping { (drop_uid, drop_gid) } else { (host_uid, host_gid) };
+    iso.no_new_privs = true;
+
+    if caps.user_namespaces {
+        iso.clone_flags = libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWIPC;
+        iso.id_maps = Some(IdMaps {
+            uid_map: format!("{run_uid} {run_uid} 1\n"),
+            gid_map: format!("{run_gid} {run_gid} 1\n"),
+            deny_setgroups: !root_host,
+        });
+        if dropping {
+            iso.init_ids = Some((run_uid, run_gid));
+            chown_to = Some((run_uid, run_gid));
+        }
+        report.enforced[3] = true;
+        if !root_host && policy.privilege == PrivMode::DropToUid {
+            report.notes.push(("privilege", format!("host is not root: the script keeps uid {host_uid}, with no capabilities and no_new_privs")));
+        }
+        let tmp_size = r.max_file_size_bytes.map(|s| format!(",size={s}")).unwrap_or_default();
+        match (policy.filesystem, root_dir) {
+            (FsMode::Off, _) | (_, None) => {
+                // Still a private /proc: the host's processes and their
+                // environments stay out of sight.
+                iso.mounts.push(MountStep::Proc(c"/proc".into()));
+                if policy.filesystem != FsMode::Off {
+                    report.downgrades.push(("filesystem", "no directory for the sandbox root".into()));
+                } else {
+                    report.notes.push(("filesystem", "filesystem mode off: the host filesystem is visible (with a private /proc)".into()));
+                }
+            }
+            (mode, Some(root)) => {
+                let mut b = RootBuilder { root: root.to_path_buf(), steps: Vec::new(), made: vec![PathBuf::from("/")] };
+                b.steps.push(MountStep::Tmpfs { target: RootBuilder::c(root), data: c"mode=0755".into() });
+                for d in SYSTEM_DIRS {
+                    let p = Path::new(d);
+                    match std::fs::symlink_metadata(p) {
+                        Ok(m) if m.file_type().is_symlink() => {
+                            if let Ok(t) = std::fs::read_link(p) {
+                                b.made.push(p.to_path_buf());
+                                b.steps.push(MountStep::Symlink { target: RootBuilder::c(&t), path: RootBuilder::c(&b.inside(p)) });
+                            }
+                        }
+                        Ok(m) if m.is_dir() => b.bind(p, true, true),
+                        _ => {}
+                    }
+                }
+                b.dirs(Path::new("/proc"));
+                b.steps.push(MountStep::Proc(RootBuilder::c(&b.inside(Path::new("/proc")))));
+                b.tmpfs(Path::new("/dev"), "mode=0755".into());
+                for dev in ["null", "zero", "random", "urandom"] {
+                    let p = Path::new("/dev").join(dev);
+                    b.steps.push(MountStep::File(RootBuilder::c(&b.inside(&p))));
+                    b.steps.push(MountStep::Bind { source: RootBuilder::c(&p), target: RootBuilder::c(&b.inside(&p)), readonly: false, recursive: false });
+                }
+                for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+                    b.steps.push(MountStep::Symlink { target: RootBuilder::c(Path::new(target)), path: RootBuilder::c(&b.inside(&Path::new("/dev").join(name))) });
+                }
+                b.tmpfs(Path::new("/tmp"), format!("mode=1777{tmp_size}"));
+                if !b.covered(&paths.exe) {
+                    b.bind(&paths.exe, true, false);
+                }
+                if let Some(s) = &paths.staged {
+                    b.bind(s, true, false);
+                }
+                if let Some(s) = &paths.scratch {
+                    b.tmpfs(s, format!("mode=0700,uid={run_uid},gid={run_gid}{tmp_size}"));
+                    cwd = Some(s.clone());
+                }
+                if let Some(d) = &paths.bind_rw {
+                    b.bind(d, false, true);
+                    cwd = Some(d.clone());
+                }
+                if mode == FsMode::ScratchPlusRo {
+                    if let Some(nm) = paths.node_modules.as_ref().filter(|p| p.is_dir()) {
+                        b.bind(nm, true, true);
+                    }
+                }
+                iso.mounts = b.steps;
+                iso.new_root = Some(RootBuilder::c(root));
+                report.enforced[1] = true;
+            }
+        }
+        match policy.network {
+            NetMode::Unrestricted => report.enforced[2] = true,
+            NetMode::Deny => {
+                iso.clone_flags |= libc::CLONE_NEWNET;
+                iso.loopback_up = true;
+                report.enforced[2] = true;
+                if policy.filesystem == FsMode::Off {
+                    report.notes.push(("network", "filesystem mode off: unix sockets on the host filesystem stay reachable".into()));
+                }
+            }
+            NetMode::Allowlist => {
+                iso.clone_flags |= libc::CLONE_NEWNET;
+                iso.loopback_up = true;
+                report.downgrades.push(("network", "allowlist is not enforced by this version; the run gets a loopback-only network (deny)".into()));
+            }
+        }
+    } else {
+        let why = caps.user_namespaces_reason.clone().unwrap_or_else(|| "user namespaces unavailable".into());
+        if policy.filesystem != FsMode::Off {
+            report.downgrades.push(("filesystem", format!("no private filesystem view or PID namespace: {why}")));
+        } else {
+            report.notes.push(("filesystem", format!("no PID namespace: {why}")));
+        }
+        match policy.network {
+            NetMode::Unrestricted => report.enforced[2] = true,
+            _ => report.downgrades.push(("network", format!("no network namespace: {why}"))),
+        }
+        if dropping {
+            iso.ids = Some((run_uid, run_gid));
+            chown_to = Some((run_uid, run_gid));
+        }
+        report.enforced[3] = true;
+        if r.max_processes.is_some() {
+            report.notes.push(("resources", format!("maxProcesses counts every process of uid {run_uid}, not only this run's")));
+        }
+    }
+    if !report.enforced[1] && policy.filesystem == FsMode::Off {
+        // Nothing was requested, so nothing is missing.
+        report.enforced[1] = false;
+    }
+    Plan { isolation: iso, chown_to, cwd, report }
+}
