@@ -846,5 +846,6 @@ module.exports.isValidHelperName = nativeBinding.isValidHelperName
 module.exports.normaliseUserScript = nativeBinding.normaliseUserScript
 module.exports.rewriteHelperImportsNative = nativeBinding.rewriteHelperImportsNative
 module.exports.runEsmNative = nativeBinding.runEsmNative
+module.exports.runShellNative = nativeBinding.runShellNative
 module.exports.safeHostEnvKeys = nativeBinding.safeHostEnvKeys
 module.exports.sandboxCapabilitiesNative = nativeBinding.sandboxCapabilitiesNative

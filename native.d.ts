@@ -93,8 +93,34 @@ export declare function rewriteHelperImportsNative(userScript: string, helperMod
  */
 export declare function runEsmNative(input: EsmRunInput): Promise<EsmRunOutput>
 
+/** Starts a shell run (see [`run_esm_native`] for cancellation). */
+export declare function runShellNative(input: ShellRunInput): Promise<ShellRunOutput>
+
 /** The host variables a script process may inherit. */
 export declare function safeHostEnvKeys(): Array<string>
 
 /** `sandboxCapabilities()` as JSON. */
 export declare function sandboxCapabilitiesNative(): string
+
+/** `runShellScript` options after the JavaScript layer's conversions. */
+export interface ShellRunInput {
+  script: string
+  timeoutMs: number
+  cwd?: string
+  /** Injected environment, flattened `[k, v, …]`. */
+  env: Array<string>
+  /** Host values of the curated variables, flattened. */
+  hostEnv: Array<string>
+  /** Id under which `cancelRun` can abort this run. */
+  runId?: number
+}
+
+/** What the JavaScript layer turns into a `ShellScriptRunResult`. */
+export interface ShellRunOutput {
+  exitCode: number
+  stdout: string
+  stderr: string
+  timedOut: boolean
+  outputTruncated: boolean
+  sandboxJson: string
+}

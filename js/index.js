@@ -199,6 +199,12 @@ function sandboxCapabilities() {
 
 module.exports = {
   runEsmScript,
+  get runShellScript() {
+    return require('./shell.js').runShellScript;
+  },
+  get defaultShellScriptRunner() {
+    return require('./shell.js').defaultShellScriptRunner;
+  },
   defaultEsmScriptRunner,
   normaliseUserScript,
   rewriteHelperImports,

@@ -91,6 +91,57 @@ pub fn run_esm_native(env: &Env, input: EsmRunInput) -> napi::Result<PromiseRaw<
     })
 }
 
+/// `runShellScript` options after the JavaScript layer's conversions.
+#[napi(object)]
+pub struct ShellRunInput {
+    pub script: String,
+    pub timeout_ms: f64,
+    pub cwd: Option<String>,
+    /// Injected environment, flattened `[k, v, …]`.
+    pub env: Vec<String>,
+    /// Host values of the curated variables, flattened.
+    pub host_env: Vec<String>,
+    /// Id under which `cancelRun` can abort this run.
+    pub run_id: Option<u32>,
+}
+
+/// What the JavaScript layer turns into a `ShellScriptRunResult`.
+#[napi(object)]
+pub struct ShellRunOutput {
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+    pub output_truncated: bool,
+    pub sandbox_json: String,
+}
+
+/// Starts a shell run (see [`run_esm_native`] for cancellation).
+#[napi(js_name = "runShellNative")]
+pub fn run_shell_native(env: &Env, input: ShellRunInput) -> napi::Result<PromiseRaw<'_, ShellRunOutput>> {
+    let registration = input.run_id.map(process::cancel::register);
+    let req = shell::ShellRequest {
+        script: input.script,
+        timeout_ms: input.timeout_ms,
+        cwd: input.cwd,
+        env: pairs(input.env),
+        host_env: pairs(input.host_env),
+    };
+    env.spawn_future(async move {
+        let cancel = registration.as_ref().map(|r| r.cancel.clone());
+        let r = shell::run_shell(req, cancel).await?;
+        drop(registration);
+        Ok(ShellRunOutput {
+            exit_code: r.exit_code,
+            stdout: r.stdout,
+            stderr: r.stderr,
+            timed_out: r.timed_out,
+            output_truncated: r.output_truncated,
+            sandbox_json: r.sandbox_json,
+        })
+    })
+}
+
 /// Aborts the run registered under `runId` (no-op once it has finished).
 #[napi(js_name = "cancelRun")]
 pub fn cancel_run(run_id: u32) {
