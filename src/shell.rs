@@ -80,6 +80,17 @@ pub async fn run_shell(req: ShellRequest, cancel: Option<Arc<Cancel>>) -> Result
         return Ok(ShellReply { exit_code: -1, stderr: reason, sandbox_json: report.to_json(&policy, &caps.platform).to_string(), ..Default::default() });
     }
 
+    if cancel.as_ref().is_some_and(|c| c.is_fired()) {
+        let mut report = dry.report;
+        report.notes.extend(notes);
+        return Ok(ShellReply {
+            exit_code: -1,
+            stderr: "Script execution aborted".into(),
+            sandbox_json: report.to_json(&policy, &caps.platform).to_string(),
+            ..Default::default()
+        });
+    }
+
     let tmp_parent = req
         .host_env
         .iter()

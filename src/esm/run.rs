@@ -140,6 +140,16 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
         return Ok(EsmReply { error: Some(reason), sandbox_json: report.to_json(&policy, &caps.platform).to_string(), ..Default::default() });
     }
 
+    if cancel.as_ref().is_some_and(|c| c.is_fired()) {
+        let mut report = dry.report;
+        report.notes.extend(env_notes(&dropped));
+        return Ok(EsmReply {
+            error: Some("Script execution aborted".into()),
+            sandbox_json: report.to_json(&policy, &caps.platform).to_string(),
+            ..Default::default()
+        });
+    }
+
     let tmp_parent: PathBuf = match &rr {
         Some(r) => r.clone(),
         None => req

@@ -382,7 +382,9 @@ unsafe fn kill_everything(pid_ns: bool, runtime: libc::pid_t) {
         while libc::waitpid(-1, std::ptr::null_mut(), libc::__WALL) > 0 {}
         return;
     }
-    libc::kill(-libc::getpid(), libc::SIGKILL);
+    // The runtime leads its own process group (the init must survive this
+    // to report the exit code).
+    libc::kill(-runtime, libc::SIGKILL);
     libc::kill(runtime, libc::SIGKILL);
     // Orphans of the run were re-parented to us (we are a subreaper): read
     // our children list, kill, reap, until none is left.
@@ -589,6 +591,7 @@ unsafe fn runtime_main(launch: &Launch, rep: c_int) -> ! {
     libc::sigemptyset(&mut empty);
     libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    libc::setpgid(0, 0);
 
     for &(res, soft, hard) in &iso.rlimits {
         let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };

@@ -312,3 +312,93 @@ pub fn plan(policy: &Policy, caps: &Capabilities, paths: &RunPaths, root_dir: Op
     }
     Plan { isolation: iso, chown_to, cwd, report }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::policy::profile;
+
+    fn caps(userns: bool) -> Capabilities {
+        Capabilities {
+            platform: "linux".into(),
+            is_root: false,
+            user_namespaces: userns,
+            user_namespaces_reason: (!userns).then(|| "simulated".into()),
+            landlock_abi: 0,
+            seccomp: true,
+            cgroup_v2: false,
+            simulated: !userns,
+        }
+    }
+
+    fn paths() -> RunPaths {
+        RunPaths {
+            staged: Some("/tmp/sc-x".into()),
+            scratch: Some("/tmp/sc-x/work".into()),
+            exe: "/opt/rt/node".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn off_applies_nothing() {
+        let p = plan(&profile("off").unwrap(), &caps(true), &paths(), Some(Path::new("/tmp/sc-x/root")));
+        assert_eq!(p.isolation.clone_flags, 0);
+        assert!(p.isolation.mounts.is_empty() && p.isolation.rlimits.is_empty());
+        assert_eq!(p.report.enforced, [false; 4]);
+        assert!(p.report.refusal(&profile("off").unwrap()).is_none());
+    }
+
+    #[test]
+    fn standard_builds_namespaces_root_and_limits() {
+        let pol = profile("standard").unwrap();
+        let p = plan(&pol, &caps(true), &paths(), Some(Path::new("/tmp/sc-x/root")));
+        let f = p.isolation.clone_flags;
+        assert!(f & libc::CLONE_NEWUSER != 0 && f & libc::CLONE_NEWPID != 0 && f & libc::CLONE_NEWNS != 0);
+        assert_eq!(f & libc::CLONE_NEWNET, 0, "standard keeps the host network");
+        assert!(p.isolation.no_new_privs);
+        assert!(p.isolation.new_root.is_some());
+        let has = |needle: &str| p.isolation.mounts.iter().any(|m| format!("{m:?}").contains(needle));
+        assert!(has("Proc(\"/tmp/sc-x/root/proc\")"));
+        assert!(has("/tmp/sc-x/root/tmp"));
+        assert!(has("/tmp/sc-x/root/opt/rt/node"), "runtime outside the system dirs is bound");
+        assert!(p.isolation.rlimits.iter().any(|&(r, s, h)| r == libc::RLIMIT_CPU as i32 && s == 60 && h == 61));
+        assert_eq!(p.report.enforced, [true; 4]);
+        assert!(p.report.downgrades.is_empty());
+        assert_eq!(p.cwd.as_deref(), Some(Path::new("/tmp/sc-x/work")));
+    }
+
+    #[test]
+    fn strict_denies_network() {
+        let pol = profile("strict").unwrap();
+        let p = plan(&pol, &caps(true), &paths(), Some(Path::new("/r")));
+        assert!(p.isolation.clone_flags & libc::CLONE_NEWNET != 0);
+        assert!(p.isolation.loopback_up);
+        assert!(p.report.refusal(&pol).is_none());
+    }
+
+    #[test]
+    fn without_namespaces_standard_degrades_and_strict_refuses() {
+        let std_p = plan(&profile("standard").unwrap(), &caps(false), &paths(), Some(Path::new("/r")));
+        assert_eq!(std_p.isolation.clone_flags, 0);
+        assert!(!std_p.report.enforced[1]);
+        assert!(std_p.report.downgrades.iter().any(|(l, _)| *l == "filesystem"));
+        assert!(std_p.report.refusal(&profile("standard").unwrap()).is_none());
+        let strict = profile("strict").unwrap();
+        let st = plan(&strict, &caps(false), &paths(), Some(Path::new("/r")));
+        let reason = st.report.refusal(&strict).expect("strict refuses");
+        assert!(reason.contains("filesystem") && reason.contains("network"));
+    }
+
+    #[test]
+    fn allowlist_is_reported_as_a_downgrade() {
+        let pol = profile("standard")
+            .unwrap()
+            .merged(&serde_json::json!({ "network": { "mode": "allowlist", "allow": ["10.0.0.0/8"] } }))
+            .unwrap();
+        let p = plan(&pol, &caps(true), &paths(), Some(Path::new("/r")));
+        assert!(!p.report.enforced[2]);
+        assert!(p.report.downgrades.iter().any(|(l, _)| *l == "network"));
+        assert!(p.isolation.clone_flags & libc::CLONE_NEWNET != 0, "narrowed to deny, never widened");
+    }
+}

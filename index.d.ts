@@ -1,0 +1,146 @@
+// Type definitions for scriptcage.
+
+/** A sandbox layer named in reports. */
+export type SandboxLayer = 'resources' | 'filesystem' | 'network' | 'privilege';
+
+/** A fully resolved sandbox policy (shape compatible with upstream's). */
+export interface SandboxPolicy {
+  enabled: boolean;
+  onUnavailable: 'degrade' | 'fail';
+  resources: {
+    cpuSeconds?: number;
+    memoryBytes?: number;
+    maxOpenFiles?: number;
+    maxProcesses?: number;
+    maxOutputBytes?: number;
+    maxFileSizeBytes?: number;
+  };
+  filesystem: { mode: 'off' | 'scratch-only' | 'scratch-plus-ro' };
+  network: { mode: 'unrestricted' | 'deny' | 'allowlist'; allow: string[]; denyLinkLocalAndMetadata: boolean };
+  privilege: { mode: 'inherit' | 'drop-to-uid'; uid?: number; gid?: number };
+}
+
+/** A partial policy merged over the current one; `profile` first resets to a named profile. */
+export interface SandboxPolicyInput {
+  profile?: 'off' | 'standard' | 'strict';
+  enabled?: boolean;
+  onUnavailable?: 'degrade' | 'fail';
+  resources?: Partial<{ [K in keyof SandboxPolicy['resources']]: number | null }>;
+  filesystem?: Partial<SandboxPolicy['filesystem']>;
+  network?: Partial<SandboxPolicy['network']>;
+  privilege?: Partial<{ mode: 'inherit' | 'drop-to-uid'; uid: number | null; gid: number | null }>;
+}
+
+/** What held for one run. */
+export interface EffectiveSandbox {
+  requested: SandboxPolicy;
+  enforced: { resources: boolean; filesystem: boolean; network: boolean; privilege: boolean };
+  downgrades: { layer: SandboxLayer; reason: string }[];
+  notes: { layer: SandboxLayer | 'environment'; note: string }[];
+  platform: string;
+}
+
+/** What this host can enforce (probed once per process). */
+export interface SandboxCapabilities {
+  platform: string;
+  isRoot: boolean;
+  userNamespaces: boolean;
+  userNamespacesReason: string | null;
+  landlockAbi: number;
+  seccomp: boolean;
+  cgroupV2: boolean;
+  simulated: boolean;
+}
+
+export interface EsmScriptRunResult {
+  /** The value of the default export (awaited and called with the context when a function). */
+  result?: unknown;
+  /** Why the run failed: the thrown message, the cleaned stderr, or a limit. */
+  error?: string;
+  /** Stack of the thrown value, when it had one. */
+  stack?: string;
+  /** The script's stdout, trimmed. */
+  stdout: string;
+  /** The script's stderr without the result report, trimmed. */
+  stderr: string;
+  /** True when the timeout ended the run. */
+  timedOut: boolean;
+  /** True when stdout + stderr reached the output budget and the run was stopped. */
+  outputTruncated?: boolean;
+  /** What the sandbox enforced for this run. */
+  sandbox?: EffectiveSandbox;
+}
+
+export interface EsmScriptRunOptions {
+  /** Module source (with import/export) or a legacy body that may `return`. */
+  script: string;
+  /** Exposed as `globalThis.context`, through JSON.stringify. */
+  context: unknown;
+  /** Wall-clock limit in milliseconds (positive, finite). */
+  timeoutMs: number;
+  /** Virtual module name redirected to a generated identity helper. */
+  helperModuleName?: string;
+  /** Name of that helper (a JavaScript identifier), also installed as a global. */
+  helperFunctionName?: string;
+  /** Directory whose node_modules the script may import from. */
+  resolutionRoot?: string;
+  /** Variables injected into the script's environment. */
+  env?: Record<string, string>;
+  /** Aborts the run: it ends like a timeout with `error: "Script execution aborted"`. */
+  signal?: AbortSignal;
+}
+
+export interface EsmScriptRunner {
+  run(options: EsmScriptRunOptions): Promise<EsmScriptRunResult>;
+}
+
+export interface ShellScriptRunResult {
+  /** Exit status; 128 + signal when signalled; -1 when stopped or refused. */
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  outputTruncated?: boolean;
+  sandbox?: EffectiveSandbox;
+}
+
+export interface ShellScriptRunOptions {
+  /** Run as `sh -c <script>`. */
+  script: string;
+  timeoutMs: number;
+  /** Working directory; a removed-afterwards scratch directory when absent. */
+  cwd?: string;
+  env?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export interface ShellScriptRunner {
+  run(options: ShellScriptRunOptions): Promise<ShellScriptRunResult>;
+}
+
+export declare function runEsmScript(options: EsmScriptRunOptions): Promise<EsmScriptRunResult>;
+export declare const defaultEsmScriptRunner: EsmScriptRunner;
+export declare function normaliseUserScript(userScript: string): string;
+export declare function rewriteHelperImports(args: {
+  userScript: string;
+  helperModuleName: string;
+  helperUrl: string;
+}): string;
+
+export declare function runShellScript(options: ShellScriptRunOptions): Promise<ShellScriptRunResult>;
+export declare const defaultShellScriptRunner: ShellScriptRunner;
+
+export declare function configureSandbox(policy: SandboxPolicyInput): SandboxPolicy;
+export declare function getSandboxPolicy(): SandboxPolicy;
+export declare function sandboxCapabilities(): SandboxCapabilities;
+
+/** The header that carries the correlation id: `"x-correlation-id"`. */
+export declare const CORRELATION_ID_HEADER: 'x-correlation-id';
+export interface CorrelationIdOptions {
+  /** Keep only ids of 1–255 characters from `[A-Za-z0-9._~:=+/-]` (default true). */
+  validate?: boolean;
+  /** UUID version minted when the incoming id is not kept (default 4). */
+  version?: 4 | 7;
+}
+/** The incoming id when acceptable, else a new lower-case UUID. */
+export declare function correlationId(incoming?: string | null, options?: CorrelationIdOptions): string;

@@ -1,0 +1,83 @@
+'use strict';
+
+// `npm test`: the Rust unit tests, the suite under Node's test runner, and
+// the same suite under Bun. Prints each runner's output and a closing
+// "N passed, N failed" line that adds them up.
+
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const bun = path.join(root, 'node_modules', '.bin', 'bun');
+const only = process.argv.slice(2);
+
+function run(name, cmd, args, parse) {
+  return new Promise((resolve) => {
+    console.log(`\n=== ${name}: ${[path.basename(cmd), ...args].join(' ')}`);
+    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    let text = '';
+    const tee = (dst) => (chunk) => {
+      dst.write(chunk);
+      text += chunk.toString('utf8');
+      if (text.length > 4_000_000) text = text.slice(-2_000_000);
+    };
+    child.stdout.on('data', tee(process.stdout));
+    child.stderr.on('data', tee(process.stderr));
+    child.on('close', (code) => {
+      const counts = parse(text);
+      if (code !== 0 && counts.failed === 0) counts.failed = 1; // a crash counts
+      resolve({ name, code, ...counts });
+    });
+  });
+}
+
+function sum(text, re) {
+  let n = 0;
+  for (const m of text.matchAll(re)) n += Number(m[1]);
+  return n;
+}
+
+const steps = [];
+if (fs.existsSync(path.join(root, 'src')) && (only.length === 0 || only.includes('rust'))) {
+  steps.push(() =>
+    run('rust', 'cargo', ['test', '--quiet'], (t) => ({
+      passed: sum(t, /test result: \w+\. (\d+) passed/g),
+      failed: sum(t, /test result: \w+\. \d+ passed; (\d+) failed/g),
+      skipped: sum(t, /; (\d+) ignored/g),
+    })),
+  );
+}
+const nodeArgs = ['--test', '--test-concurrency=1', '--test-timeout=600000', '--test-reporter=spec', '__test__/'];
+if (only.length === 0 || only.includes('node')) {
+  steps.push(() =>
+    run('node', process.execPath, nodeArgs, (t) => ({
+      passed: sum(t, /^ℹ pass (\d+)$/gm),
+      failed: sum(t, /^ℹ fail (\d+)$/gm),
+      skipped: sum(t, /^ℹ skipped (\d+)$/gm),
+    })),
+  );
+}
+if (only.length === 0 || only.includes('bun')) {
+  if (fs.existsSync(bun)) {
+    steps.push(() =>
+      run('bun', bun, ['test', '--timeout', '600000', './__test__/'], (t) => ({
+        passed: sum(t, /^\s*(\d+) pass$/gm),
+        failed: sum(t, /^\s*(\d+) fail$/gm),
+        skipped: sum(t, /^\s*(\d+) skip$/gm),
+      })),
+    );
+  } else {
+    console.log('\n=== bun: skipped (node_modules/.bin/bun is missing: run npm install)');
+  }
+}
+
+(async () => {
+  const results = [];
+  for (const step of steps) results.push(await step());
+  console.log('\n=== summary');
+  for (const r of results) console.log(`${r.name}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped (exit ${r.code})`);
+  const total = results.reduce((a, r) => ({ p: a.p + r.passed, f: a.f + r.failed, s: a.s + r.skipped }), { p: 0, f: 0, s: 0 });
+  console.log(`scriptcage: ${total.p} passed, ${total.f} failed, ${total.s} skipped`);
+  process.exit(results.every((r) => r.code === 0) && total.f === 0 ? 0 : 1);
+})();
