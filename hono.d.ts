@@ -4,10 +4,10 @@
  */
 
 import type { Context, MiddlewareHandler } from 'hono';
-import type { CorrelationIdOptions } from './correlation';
+import type { CorrelationIdOptions } from './index';
 
-export { CORRELATION_ID_HEADER } from './correlation';
-export type { CorrelationIdOptions } from './correlation';
+export { CORRELATION_ID_HEADER } from './index';
+export type { CorrelationIdOptions } from './index';
 
 /** The Hono variables `correlationIdMiddleware` sets. */
 export interface CorrelationIdVariables {

@@ -836,6 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.cancelRun = nativeBinding.cancelRun
+module.exports.closeRunnerNative = nativeBinding.closeRunnerNative
+module.exports.configureRunnerNative = nativeBinding.configureRunnerNative
 module.exports.configureSandboxNative = nativeBinding.configureSandboxNative
 module.exports.CORRELATION_ID_LENGTH = nativeBinding.CORRELATION_ID_LENGTH
 module.exports.correlationIdPattern = nativeBinding.correlationIdPattern
@@ -846,6 +848,7 @@ module.exports.isValidHelperName = nativeBinding.isValidHelperName
 module.exports.normaliseUserScript = nativeBinding.normaliseUserScript
 module.exports.rewriteHelperImportsNative = nativeBinding.rewriteHelperImportsNative
 module.exports.runEsmNative = nativeBinding.runEsmNative
+module.exports.runnerStatsNative = nativeBinding.runnerStatsNative
 module.exports.runShellNative = nativeBinding.runShellNative
 module.exports.safeHostEnvKeys = nativeBinding.safeHostEnvKeys
 module.exports.sandboxCapabilitiesNative = nativeBinding.sandboxCapabilitiesNative

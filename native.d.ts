@@ -12,6 +12,15 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** Aborts the run registered under `runId` (no-op once it has finished). */
 export declare function cancelRun(runId: number): void
 
+/** `closeRunner()`: kills every idle pooled process; returns how many. */
+export declare function closeRunnerNative(): number
+
+/**
+ * `configureRunner({ warmProcesses })`: sets the warm pool's size per key
+ * (0 disables it) and returns it.
+ */
+export declare function configureRunnerNative(warmProcesses: number): number
+
 /**
  * `configureSandbox(input)`: merges JSON `input` over the global policy and
  * returns the resolved policy as JSON.
@@ -92,6 +101,16 @@ export declare function rewriteHelperImportsNative(userScript: string, helperMod
  * a `cancelRun` right after cannot be lost.
  */
 export declare function runEsmNative(input: EsmRunInput): Promise<EsmRunOutput>
+
+/** Pool state for tests and diagnostics. */
+export interface RunnerStats {
+  warmProcesses: number
+  idle: number
+  idlePids: Array<number>
+}
+
+/** `runnerStats()`. */
+export declare function runnerStatsNative(): RunnerStats
 
 /** Starts a shell run (see [`run_esm_native`] for cancellation). */
 export declare function runShellNative(input: ShellRunInput): Promise<ShellRunOutput>

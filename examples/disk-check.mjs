@@ -10,7 +10,7 @@
 const fs = await import("node:fs");
 const os = await import("node:os");
 
-const ctx = typeof context === "string" ? JSON.parse(context) : {};
+const ctx = globalThis.context ?? {};
 const path = ctx.path ?? ".";
 const minFreeBytes = ctx.minFreeBytes ?? 0;
 const minFreeMemBytes = ctx.minFreeMemBytes ?? 0;

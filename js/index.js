@@ -197,8 +197,40 @@ function sandboxCapabilities() {
   return { ...capabilities };
 }
 
+/** Sets the warm pool's size (0 disables it); returns the resolved settings. */
+function configureRunner(options) {
+  if (options === null || typeof options !== 'object') throw fail('options', 'must be an object');
+  const out = {};
+  if (options.warmProcesses !== undefined) {
+    const n = options.warmProcesses;
+    if (typeof n !== 'number') throw fail('warmProcesses', 'must be an integer from 0 to 64');
+    try {
+      out.warmProcesses = native.configureRunnerNative(n);
+    } catch (err) {
+      throw fromNative(err);
+    }
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'warmProcesses') throw fail(key, 'is not a runner option');
+  }
+  return { warmProcesses: native.runnerStatsNative().warmProcesses, ...out };
+}
+
+/** Kills every idle pooled process; the pool warms up again on the next run. */
+async function closeRunner() {
+  native.closeRunnerNative();
+}
+
+/** Pool state: configured size, idle processes and their pids. */
+function runnerStats() {
+  return native.runnerStatsNative();
+}
+
 module.exports = {
   runEsmScript,
+  configureRunner,
+  closeRunner,
+  runnerStats,
   get runShellScript() {
     return require('./shell.js').runShellScript;
   },

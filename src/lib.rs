@@ -163,7 +163,47 @@ pub fn configure_sandbox(input_json: String) -> napi::Result<String> {
     let mut guard = sandbox::global().write().unwrap_or_else(|e| e.into_inner());
     let next = guard.merged(&input)?;
     *guard = next;
-    Ok(guard.to_json().to_string())
+    let json = guard.to_json().to_string();
+    drop(guard);
+    // Pooled processes were prepared under the old policy.
+    pool::retire_policy_other_than(&json);
+    Ok(json)
+}
+
+/// `configureRunner({ warmProcesses })`: sets the warm pool's size per key
+/// (0 disables it) and returns it.
+#[napi(js_name = "configureRunnerNative")]
+pub fn configure_runner(warm_processes: f64) -> napi::Result<u32> {
+    let n = warm_processes;
+    if !(n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= pool::MAX_SIZE as f64) {
+        return Err(error::Error::invalid(
+            "warmProcesses",
+            format!("must be an integer from 0 to {}", pool::MAX_SIZE),
+        )
+        .into());
+    }
+    pool::set_size(n as usize);
+    Ok(n as u32)
+}
+
+/// `closeRunner()`: kills every idle pooled process; returns how many.
+#[napi(js_name = "closeRunnerNative")]
+pub fn close_runner() -> u32 {
+    pool::close() as u32
+}
+
+/// Pool state for tests and diagnostics.
+#[napi(object)]
+pub struct RunnerStats {
+    pub warm_processes: u32,
+    pub idle: u32,
+    pub idle_pids: Vec<i32>,
+}
+
+/// `runnerStats()`.
+#[napi(js_name = "runnerStatsNative")]
+pub fn runner_stats() -> RunnerStats {
+    RunnerStats { warm_processes: pool::size() as u32, idle: pool::idle_count() as u32, idle_pids: pool::idle_pids() }
 }
 
 /// `getSandboxPolicy()` as JSON.
@@ -244,3 +284,4 @@ pub fn correlation_id_pattern(validate: bool) -> String {
 pub fn is_acceptable_correlation_id(id: String) -> bool {
     correlation::is_acceptable(&id)
 }
+pub mod pool;

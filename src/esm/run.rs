@@ -11,6 +11,7 @@ use super::runner_source::{runner_source, Markers, RunnerSpec};
 use crate::error::Error;
 use crate::process::{self, cancel::Cancel, Ending, Launch, Limits};
 use crate::runtime::{file_url, Runtime};
+use crate::pool;
 use crate::sandbox::{self, caps, plan, policy::Policy};
 use crate::text::{decode_output, js_trim};
 
@@ -159,27 +160,36 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
             .map(|(_, v)| PathBuf::from(v))
             .unwrap_or_else(|| PathBuf::from("/tmp")),
     };
+    let ctx = RunCtx { policy: &policy, markers: Markers::fresh(), max_output, dropped: &dropped, timeout };
+
+    if pool::size() > 0 {
+        let key = pool::PoolKey {
+            exe: runtime.exe.clone(),
+            is_bun: runtime.is_bun,
+            policy: policy.to_json().to_string(),
+            host_env: crate::env::build(&req.host_env, &[]).0,
+            parent: tmp_parent.clone(),
+            resolution_root: rr.clone(),
+        };
+        let warm = pool::take(&key);
+        pool::refill(&key, &runtime, &policy, caps);
+        if let Some(warm) = warm {
+            return run_warm(warm, &req, helper, &ctx, cancel).await;
+        }
+    }
+
     let prefix = if rr.is_some() { ".scriptcage-" } else { "scriptcage-" };
     let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(&tmp_parent)?;
     let base = std::fs::canonicalize(dir.path())?;
-    let user_path = base.join("user.mjs");
+    let user_path = stage_user_files(&base, &req.script, helper)?;
     let runner_path = base.join("runner.mjs");
-    let markers = Markers::fresh();
-
-    let mut source = normalise_user_script(&req.script);
-    if let Some((module, function)) = helper {
-        let helper_path = base.join("_helpers.mjs");
-        std::fs::write(&helper_path, helper_module_source(function))?;
-        source = rewrite_helper_imports(&source, module, &file_url(&helper_path));
-    }
-    std::fs::write(&user_path, source)?;
     std::fs::write(
         &runner_path,
         runner_source(&RunnerSpec {
             user_url: &file_url(&user_path),
             context_json: req.context_json.as_deref(),
             helper_function: helper.map(|(_, f)| f),
-            markers: &markers,
+            markers: &ctx.markers,
         }),
     )?;
 
@@ -210,8 +220,70 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
     let outcome = process::run(launch, Limits { timeout, max_output_bytes: max_output, cancel }).await;
     // The temporary directory is removed here, whatever happened.
     drop(dir);
-    let outcome = outcome?;
+    Ok(reply_from(outcome?, &ctx, sandbox_json))
+}
 
+/// Per-run values shared by the cold and warm paths.
+struct RunCtx<'a> {
+    policy: &'a Policy,
+    markers: Markers,
+    max_output: usize,
+    dropped: &'a [String],
+    timeout: Duration,
+}
+
+/// Writes `user.mjs` (and `_helpers.mjs`) into `base`; returns the user
+/// module's path.
+fn stage_user_files(base: &Path, script: &str, helper: Option<(&str, &str)>) -> Result<PathBuf, Error> {
+    let user_path = base.join("user.mjs");
+    let mut source = normalise_user_script(script);
+    if let Some((module, function)) = helper {
+        let helper_path = base.join("_helpers.mjs");
+        std::fs::write(&helper_path, helper_module_source(function))?;
+        source = rewrite_helper_imports(&source, module, &file_url(&helper_path));
+    }
+    std::fs::write(&user_path, source)?;
+    Ok(user_path)
+}
+
+/// Runs the request in a pre-started pooled process.
+async fn run_warm(
+    mut warm: pool::Warm,
+    req: &EsmRequest,
+    helper: Option<(&str, &str)>,
+    ctx: &RunCtx<'_>,
+    cancel: Option<Arc<Cancel>>,
+) -> Result<EsmReply, Error> {
+    let user_path = stage_user_files(&warm.base, &req.script, helper)?;
+    let (injected, _) = crate::env::build(&[], &req.env);
+    let job = super::runner_source::pool_job(
+        &file_url(&user_path),
+        req.context_json.as_deref(),
+        helper.map(|(_, f)| f),
+        &ctx.markers,
+        &injected,
+    );
+    let mut child = warm.child.take().expect("a taken pooled process has its child");
+    let stdin = child.stdin.take().expect("pooled processes have a stdin pipe");
+    let mut report = warm.report.clone();
+    report.notes.extend(env_notes(ctx.dropped));
+    let sandbox_json = report.to_json(ctx.policy, &caps::capabilities().platform).to_string();
+    let limits = Limits { timeout: ctx.timeout, max_output_bytes: ctx.max_output, cancel };
+    // The job is written while the output is captured: a large context
+    // must not dead-lock against a script that already prints.
+    let writer = async move {
+        use tokio::io::AsyncWriteExt;
+        if let Ok(mut tx) = tokio::net::unix::pipe::Sender::from_owned_fd_unchecked(stdin) {
+            let _ = tx.write_all(job.as_bytes()).await;
+        }
+    };
+    let (outcome, ()) = tokio::join!(process::supervise(child, limits), writer);
+    drop(warm);
+    Ok(reply_from(outcome?, ctx, sandbox_json))
+}
+
+/// Turns a finished run into the reply.
+fn reply_from(outcome: process::Outcome, ctx: &RunCtx<'_>, sandbox_json: String) -> EsmReply {
     let mut reply = EsmReply { sandbox_json, ..Default::default() };
     match outcome.ending {
         Ending::TimedOut => {
@@ -223,23 +295,24 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
             reply.output_truncated = true;
             reply.stdout = js_trim(&decode_output(&outcome.stdout)).to_owned();
             reply.stderr = js_trim(&decode_output(&outcome.stderr)).to_owned();
-            reply.error = Some(format!("Script output exceeded the limit of {max_output} bytes; the script was stopped"));
+            reply.error =
+                Some(format!("Script output exceeded the limit of {} bytes; the script was stopped", ctx.max_output));
         }
         Ending::Exited(code) => {
             reply.stdout = js_trim(&decode_output(&outcome.stdout)).to_owned();
             let stderr = decode_output(&outcome.stderr);
-            let x = extract_report(&stderr, &markers);
+            let x = extract_report(&stderr, &ctx.markers);
             if x.payload_json.is_none() {
-                reply.error = limit_error(&policy, code, &stderr);
+                reply.error = limit_error(ctx.policy, code, &stderr);
             }
             reply.stderr = x.stderr;
             reply.payload_json = x.payload_json;
         }
     }
-    Ok(reply)
+    reply
 }
 
-fn chown_tree(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+pub(crate) fn chown_tree(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
     std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

@@ -94,6 +94,9 @@ pub struct Launch {
     pub(crate) envp_ptrs: Vec<*const c_char>,
     pub(crate) cwd: Option<CString>,
     pub(crate) isolation: Isolation,
+    /// Give the script a pipe as stdin (its write end is returned to the
+    /// host) instead of `/dev/null`.
+    pub stdin_pipe: bool,
 }
 
 // The raw pointers point into the `CString`s owned by the same value.
@@ -141,6 +144,7 @@ impl Launch {
             envp_ptrs,
             cwd: cwd.map(cpath).transpose()?,
             isolation,
+            stdin_pipe: false,
         })
     }
 }

@@ -194,7 +194,13 @@ impl Capture {
 /// Runs `launch` under `limits` and captures its output.
 pub async fn run(launch: Launch, limits: Limits) -> Result<Outcome, Error> {
     let child = start(Arc::new(launch)).await.map_err(|e| Error::Spawn(e.to_string()))?;
-    let RawChild { pid, pidfd, stdout, stderr, report, pid_namespace } = child;
+    supervise(child, limits).await
+}
+
+/// Supervises an already started child until its run ends (used directly
+/// for pre-started pool processes, whose timeout counts from dispatch).
+pub async fn supervise(child: RawChild, limits: Limits) -> Result<Outcome, Error> {
+    let RawChild { pid, pidfd, stdout, stderr, report, pid_namespace, stdin: _, ready: _ } = child;
     let mut sup = Supervised {
         pid,
         // SAFETY: the pidfd is owned by the AsyncFd and closed only with it.

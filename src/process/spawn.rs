@@ -39,6 +39,11 @@ pub struct RawChild {
     pub report: OwnedFd,
     /// True when the init is pid 1 of its own PID namespace.
     pub pid_namespace: bool,
+    /// Write end of the script's stdin, when the launch asked for a pipe.
+    pub stdin: Option<OwnedFd>,
+    /// Read end of the readiness pipe (pooled processes): one byte once the
+    /// runtime has booted.
+    pub ready: Option<OwnedFd>,
 }
 
 /// Where a child failed before `exec`.
@@ -112,8 +117,12 @@ pub fn spawn(launch: &Launch) -> io::Result<RawChild> {
     let (err_r, err_w) = pipe()?;
     let (rep_r, rep_w) = pipe()?;
     let sync = if launch.isolation.id_maps.is_some() { Some(pipe()?) } else { None };
+    let stdin = if launch.stdin_pipe { Some(pipe()?) } else { None };
+    let ready = if launch.stdin_pipe { Some(pipe()?) } else { None };
 
     let fds = ChildFds {
+        stdin: stdin.as_ref().map(|(r, _)| r.as_raw_fd()).unwrap_or(-1),
+        ready: ready.as_ref().map(|(_, w)| w.as_raw_fd()).unwrap_or(-1),
         out: out_w.as_raw_fd(),
         err: err_w.as_raw_fd(),
         report: rep_w.as_raw_fd(),
@@ -139,6 +148,14 @@ pub fn spawn(launch: &Launch) -> io::Result<RawChild> {
     let pid = cvt(pid)? as libc::pid_t;
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     drop((out_w, err_w, rep_w));
+    let stdin = stdin.map(|(r, w)| {
+        drop(r);
+        w
+    });
+    let ready = ready.map(|(r, w)| {
+        drop(w);
+        r
+    });
 
     if let (Some(maps), Some((sync_r, sync_w))) = (&launch.isolation.id_maps, sync) {
         drop(sync_r);
@@ -159,6 +176,8 @@ pub fn spawn(launch: &Launch) -> io::Result<RawChild> {
         stderr: err_r,
         report: rep_r,
         pid_namespace: launch.isolation.clone_flags & libc::CLONE_NEWPID != 0,
+        stdin,
+        ready,
     })
 }
 
@@ -216,6 +235,8 @@ fn exit_code_from(info: &libc::siginfo_t) -> i32 {
 }
 
 struct ChildFds {
+    stdin: RawFd,
+    ready: RawFd,
     out: RawFd,
     err: RawFd,
     report: RawFd,
@@ -228,6 +249,9 @@ struct ChildFds {
 // ---------------------------------------------------------------------------
 
 const REPORT_FD: c_int = 3;
+
+/// Descriptor on which a pooled runtime says it has booted.
+pub const READY_FD: c_int = 4;
 
 unsafe fn errno() -> i32 {
     *libc::__errno_location()
@@ -270,19 +294,30 @@ unsafe fn init_main(launch: &Launch, fds: &ChildFds) -> ! {
     if out < 0 || err < 0 || rep < 0 {
         libc::_exit(127);
     }
-    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
-    check!(null, rep, Stage::Fds);
-    check!(move_fd(null, 0), rep, Stage::Fds);
+    let input = if fds.stdin >= 0 {
+        libc::fcntl(fds.stdin, libc::F_DUPFD_CLOEXEC, 10)
+    } else {
+        libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC)
+    };
+    check!(input, rep, Stage::Fds);
+    check!(move_fd(input, 0), rep, Stage::Fds);
     check!(move_fd(out, 1), rep, Stage::Fds);
     check!(move_fd(err, 2), rep, Stage::Fds);
     check!(libc::dup3(rep, REPORT_FD, libc::O_CLOEXEC), rep, Stage::Fds);
-    let sync = if sync >= 0 { libc::fcntl(sync, libc::F_DUPFD_CLOEXEC, 4) } else { -1 };
-    let keep_from = if sync >= 0 { sync + 1 } else { REPORT_FD + 1 };
+    // The readiness pipe of a pooled process is inherited by the runtime
+    // (no close-on-exec) at a fixed number; its runner closes it.
+    let mut keep_from = REPORT_FD + 1;
+    if fds.ready >= 0 {
+        check!(libc::dup2(fds.ready, READY_FD), rep, Stage::Fds);
+        keep_from = READY_FD + 1;
+    }
+    let sync = if sync >= 0 { libc::fcntl(sync, libc::F_DUPFD_CLOEXEC, keep_from) } else { -1 };
     // Drop every other inherited descriptor: the host's sockets and other
     // runs' pipes must not be held open by this process.
-    if sync > REPORT_FD + 1 {
-        libc::syscall(libc::SYS_close_range, (REPORT_FD + 1) as u32, (sync - 1) as u32, 0u32);
+    if sync > keep_from {
+        libc::syscall(libc::SYS_close_range, keep_from as u32, (sync - 1) as u32, 0u32);
     }
+    let keep_from = if sync >= 0 { sync + 1 } else { keep_from };
     libc::syscall(libc::SYS_close_range, keep_from as u32, u32::MAX, 0u32);
     let rep = REPORT_FD;
 
@@ -340,6 +375,7 @@ unsafe fn init_main(launch: &Launch, fds: &ChildFds) -> ! {
     libc::close(1);
     libc::close(2);
     libc::close(rep);
+    libc::close(READY_FD);
 
     let mut code = 0;
     loop {

@@ -1,0 +1,740 @@
+#!/usr/bin/env node
+'use strict';
+
+// `npm run bench`: the benchmark defined in ../shared/spec/performance.md.
+//
+// One orchestrator (this file, under Node) and one worker process per
+// contender (bench/worker.mjs under Node or Bun), each measuring its own
+// runtime. Contenders run in interleaved rounds (A B C … then C B A …) so
+// that noise on a shared machine hits them alike; figures are medians or
+// pooled percentiles over the rounds.
+//
+// Output: a Markdown report on stdout (progress goes to stderr) and
+// bench/results/latest.json.
+//
+// Options: --quick (under two minutes on 2 cores), --json <path>.
+
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const readline = require('node:readline');
+const { spawn, spawnSync } = require('node:child_process');
+
+const ROOT = path.join(__dirname, '..');
+const INDEX_PATH = path.join(ROOT, 'js', 'index.js');
+const WORKER_PATH = path.join(__dirname, 'worker.mjs');
+const CORRELATION_PATH = path.join(__dirname, 'correlation.js');
+const SEED_PATH = path.resolve(ROOT, '..', 'shared', 'seed', 'esm-script-runner.original.ts');
+const MiB = 1024 * 1024;
+
+// ---------------------------------------------------------------------------
+// Settings
+// ---------------------------------------------------------------------------
+
+function parseArgs(argv) {
+  const options = { quick: false, json: path.join(__dirname, 'results', 'latest.json') };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--quick') options.quick = true;
+    else if (arg === '--json') options.json = path.resolve(argv[++i]);
+    else if (arg === '--help' || arg === '-h') {
+      process.stdout.write('usage: node bench/run.js [--quick] [--json <path>]\n');
+      process.exit(0);
+    } else throw new Error(`unknown argument: ${arg}`);
+  }
+  return options;
+}
+
+function plan(quick) {
+  return quick
+    ? {
+        // rounds × runs per round, sequential
+        sequential: { trivial: [3, 10], stdout100k: [2, 8], sleep50: [2, 6] },
+        throughput: { rounds: 2, levels: [8, 32], runs: { 8: 24, 32: 64 } },
+        rssRuns: 200,
+        floodBytes: 1024 * MiB,
+      }
+    : {
+        sequential: { trivial: [10, 20], stdout100k: [8, 15], sleep50: [6, 15] },
+        throughput: { rounds: 5, levels: [8, 32], runs: { 8: 64, 32: 128 } },
+        rssRuns: 1000,
+        floodBytes: 1024 * MiB,
+      };
+}
+
+// The user modules. `body` is the default export; `check` is what a correct
+// run returns (context { n: 21 }).
+const WORKLOADS = {
+  trivial: {
+    label: 'trivial module',
+    body: '(c) => c.n * 2',
+    context: { n: 21 },
+    check: { result: 42 },
+  },
+  stdout100k: {
+    label: '100 KB stdout writer',
+    body: '(c) => { process.stdout.write("x".repeat(100 * 1024)); return c.n * 2; }',
+    context: { n: 21 },
+    check: { result: 42, stdoutLength: 100 * 1024 },
+  },
+  sleep50: {
+    label: '50 ms async sleep',
+    body: 'async (c) => { await new Promise((r) => setTimeout(r, 50)); return c.n * 2; }',
+    context: { n: 21 },
+    check: { result: 42 },
+  },
+};
+
+// ---------------------------------------------------------------------------
+// Environment
+// ---------------------------------------------------------------------------
+
+function versionOf(bin) {
+  try {
+    const r = spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 20_000 });
+    if (r.status === 0) return r.stdout.trim();
+  } catch {
+    // Missing.
+  }
+  return null;
+}
+
+function findOnPath(name) {
+  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
+    if (!dir) continue;
+    const p = path.join(dir, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // Next.
+    }
+  }
+  return null;
+}
+
+function findRuntimes() {
+  const node = typeof process.versions.bun === 'string' ? findOnPath('node') : process.execPath;
+  const bunCandidates = [process.env.SCRIPTCAGE_BENCH_BUN, path.join(ROOT, 'node_modules', '.bin', 'bun'), findOnPath('bun')];
+  const runtimes = {};
+  const nodeVersion = node && versionOf(node);
+  runtimes.node = nodeVersion ? { path: node, version: nodeVersion.replace(/^v/, '') } : null;
+  for (const candidate of bunCandidates) {
+    if (!candidate || !fs.existsSync(candidate)) continue;
+    const v = versionOf(candidate);
+    if (v) {
+      runtimes.bun = { path: candidate, version: v };
+      break;
+    }
+  }
+  if (!runtimes.bun) runtimes.bun = null;
+  return runtimes;
+}
+
+function nproc() {
+  const r = spawnSync('nproc', [], { encoding: 'utf8' });
+  const n = r.status === 0 ? Number(r.stdout.trim()) : NaN;
+  if (Number.isInteger(n) && n > 0) return n;
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+function clkTck() {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = r.status === 0 ? Number(r.stdout.trim()) : NaN;
+  return Number.isInteger(n) && n > 0 ? n : 100;
+}
+
+function loadavg() {
+  try {
+    return fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    return os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  }
+}
+
+// The same check the docs give: the pool exists once configureRunner does.
+function scriptcageStatus() {
+  try {
+    const sc = require(INDEX_PATH);
+    return { loaded: true, hasPool: typeof sc.configureRunner === 'function' };
+  } catch (e) {
+    return { loaded: false, reason: e.message.split('\n')[0] };
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Contenders
+// ---------------------------------------------------------------------------
+
+function contenders(runtimes, sc) {
+  const list = [];
+  const missing = (rt) => `skipped: ${rt} not found${rt === 'bun' ? ' (the `bun` dev dependency: run `npm install`)' : ''}`;
+  const seedOk = fs.existsSync(SEED_PATH);
+  list.push({
+    id: 'seed-bun',
+    label: 'seed original (Bun)',
+    kind: 'seed',
+    runtime: 'bun',
+    skip: !runtimes.bun ? missing('bun') : !seedOk ? `skipped: seed runner not found at ${SEED_PATH}` : null,
+  });
+  for (const runtime of ['bun', 'node']) {
+    for (const warm of [false, true]) {
+      for (const profile of ['off', 'standard']) {
+        let skip = null;
+        if (!runtimes[runtime]) skip = missing(runtime);
+        else if (!sc.loaded) skip = `skipped: scriptcage does not load (${sc.reason})`;
+        else if (warm && !sc.hasPool) skip = 'skipped: warm pool not implemented';
+        list.push({
+          id: `sc-${runtime}-${warm ? 'warm' : 'cold'}-${profile}`,
+          label: `scriptcage ${runtime === 'bun' ? 'Bun' : 'Node'} ${warm ? 'warm' : 'cold'}, ${profile}`,
+          kind: 'scriptcage',
+          runtime,
+          warm,
+          profile,
+          skip,
+        });
+      }
+    }
+  }
+  for (const runtime of ['bun', 'node']) {
+    list.push({
+      id: `bare-${runtime}`,
+      label: `bare \`${runtime} file.mjs\``,
+      kind: 'bare',
+      runtime,
+      skip: runtimes[runtime] ? null : missing(runtime),
+    });
+  }
+  return list;
+}
+
+/** A worker process measuring one contender, driven line by line. */
+class Worker {
+  constructor(contender, runtimes, tck) {
+    this.contender = contender;
+    const rt = runtimes[contender.runtime];
+    const spec = {
+      kind: contender.kind,
+      profile: contender.profile,
+      warm: contender.warm,
+      indexPath: INDEX_PATH,
+      seedPath: SEED_PATH,
+      runtimePath: rt.path,
+      clkTck: tck,
+      workloads: WORKLOADS,
+    };
+    const args = contender.runtime === 'node' ? ['--expose-gc', WORKER_PATH, JSON.stringify(spec)] : [WORKER_PATH, JSON.stringify(spec)];
+    this.child = spawn(rt.path, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.stderr = '';
+    this.child.stderr.on('data', (d) => {
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+    });
+    this.pending = [];
+    this.dead = null;
+    readline.createInterface({ input: this.child.stdout }).on('line', (line) => {
+      let msg;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        return; // Stray output; replies are JSON lines.
+      }
+      const p = this.pending.shift();
+      if (p) p.resolve(msg);
+    });
+    this.child.on('error', (e) => this.die(`spawn failed: ${e.message}`));
+    this.child.on('exit', (code, signal) => this.die(`worker exited (${signal || code}) ${this.stderr.trim().slice(-500)}`));
+  }
+
+  die(reason) {
+    if (!this.dead) this.dead = reason;
+    for (const p of this.pending.splice(0)) p.reject(new Error(this.dead));
+  }
+
+  /** Next reply line (the first is the ready line). */
+  next(timeoutMs = 600_000) {
+    if (this.dead) return Promise.reject(new Error(this.dead));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.kill();
+        reject(new Error(`no reply within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.push({
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+    });
+  }
+
+  async request(req, timeoutMs) {
+    const reply = this.next(timeoutMs);
+    this.child.stdin.write(JSON.stringify(req) + '\n');
+    const msg = await reply;
+    if (msg.failed) throw new Error(msg.failed);
+    return msg;
+  }
+
+  async ready() {
+    const msg = await this.next(120_000);
+    if (msg.fatal) throw new Error(msg.fatal);
+    return msg;
+  }
+
+  async close() {
+    if (this.dead) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    try {
+      this.child.stdin.write(JSON.stringify({ op: 'exit' }) + '\n');
+    } catch {
+      // Already gone.
+    }
+    const timer = setTimeout(() => this.kill(), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  kill() {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Statistics
+// ---------------------------------------------------------------------------
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  const rank = (p / 100) * (sorted.length - 1);
+  const lo = Math.floor(rank);
+  const hi = Math.ceil(rank);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo);
+}
+
+function median(values) {
+  return percentile([...values].sort((a, b) => a - b), 50);
+}
+
+function summariseBatches(batches) {
+  const latencies = batches.flatMap((b) => b.latencies).sort((a, b) => a - b);
+  const runs = latencies.length;
+  const wall = batches.reduce((s, b) => s + b.wallMs, 0);
+  const cpu = batches.reduce((s, b) => s + b.cpuSelfMs + b.cpuChildrenMs, 0);
+  const cpuChildren = batches.reduce((s, b) => s + b.cpuChildrenMs, 0);
+  const perRound = batches.map((b) => (b.latencies.length / b.wallMs) * 1000);
+  return {
+    runs,
+    errors: batches.reduce((s, b) => s + b.errors, 0),
+    firstError: (batches.find((b) => b.firstError) || {}).firstError || null,
+    p50: percentile(latencies, 50),
+    p90: percentile(latencies, 90),
+    p99: percentile(latencies, 99),
+    mean: runs ? latencies.reduce((s, x) => s + x, 0) / runs : NaN,
+    runsPerSecond: median(perRound),
+    runsPerSecondPerRound: perRound,
+    cpuSecondsPerRun: runs ? cpu / runs / 1000 : NaN,
+    cpuChildrenSecondsPerRun: runs ? cpuChildren / runs / 1000 : NaN,
+    wallMs: wall,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Formatting
+// ---------------------------------------------------------------------------
+
+const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : '—');
+const mib = (bytes) => (Number.isFinite(bytes) ? `${(bytes / MiB).toFixed(1)} MiB` : '—');
+const signed = (x, digits = 1) => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${x.toFixed(digits)}` : '—');
+
+function table(header, rows) {
+  const align = header.map((h) => (h.startsWith('>') ? ' ---: ' : ' --- '));
+  const names = header.map((h) => h.replace(/^>/, ''));
+  return [`| ${names.join(' | ')} |`, `|${align.join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+function log(msg) {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+
+// ---------------------------------------------------------------------------
+// Phases
+// ---------------------------------------------------------------------------
+
+/** A B C …, then … C B A, so neither end is always first after the other. */
+function roundOrder(list, round) {
+  return round % 2 === 0 ? list : [...list].reverse();
+}
+
+async function startWorkers(list, runtimes, tck) {
+  const workers = new Map();
+  for (const c of list) {
+    if (c.skip) continue;
+    const w = new Worker(c, runtimes, tck);
+    try {
+      const info = await w.ready();
+      c.workerRuntime = info.runtime;
+      workers.set(c.id, w);
+    } catch (e) {
+      c.skip = `failed to start: ${e.message.slice(0, 300)}`;
+      w.kill();
+    }
+  }
+  return workers;
+}
+
+async function interleaved(list, workers, rounds, makeRequest, results, what) {
+  for (let round = 0; round < rounds; round++) {
+    for (const c of roundOrder(list, round)) {
+      const w = workers.get(c.id);
+      if (!w || c.skip) continue;
+      try {
+        const reply = await w.request(makeRequest(c));
+        (results[c.id] ||= []).push(reply);
+      } catch (e) {
+        c.skip = `failed during ${what}: ${e.message.slice(0, 300)}`;
+        log(`${c.id}: ${c.skip}`);
+      }
+    }
+    log(`${what}: round ${round + 1}/${rounds}`);
+  }
+}
+
+function runCorrelation(runtimes, quick) {
+  const out = {};
+  for (const rt of ['node', 'bun']) {
+    if (!fs.existsSync(CORRELATION_PATH)) {
+      out[rt] = { skip: 'skipped: bench/correlation.js not present' };
+      continue;
+    }
+    if (!runtimes[rt]) {
+      out[rt] = { skip: `skipped: ${rt} not found` };
+      continue;
+    }
+    log(`correlation: ${rt}`);
+    const r = spawnSync(runtimes[rt].path, [CORRELATION_PATH, ...(quick ? ['--quick'] : [])], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 300_000,
+      maxBuffer: 16 * MiB,
+    });
+    const lines = (r.stdout || '').trimEnd().split('\n');
+    let json = null;
+    try {
+      json = JSON.parse(lines[lines.length - 1]);
+    } catch {
+      // Reported below.
+    }
+    if (r.status !== 0 || !json) {
+      out[rt] = { skip: `failed: exit ${r.status}${r.signal ? ` (${r.signal})` : ''} ${(r.stderr || '').trim().slice(-300)}` };
+      continue;
+    }
+    out[rt] = { markdown: lines.slice(0, -1).join('\n').trim(), json };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Targets
+// ---------------------------------------------------------------------------
+
+function targets(ctx) {
+  const { list, seq, thr, rss, flood, corr, cores, sc, rssRuns } = ctx;
+  const p50 = (id, workload = 'trivial') => (seq[workload] && seq[workload][id] ? seq[workload][id].p50 : NaN);
+  const c8 = (id) => (thr[8] && thr[8][id] ? thr[8][id].runsPerSecond : NaN);
+  const rows = [];
+  const add = (id, scope, measured, target, ok, na) =>
+    rows.push({ id, scope, measured, target, status: na ? `n/a (${na})` : ok === null ? 'n/a (not measured)' : ok ? 'met' : 'NOT met' });
+  const verdict = (x, pass) => (Number.isFinite(x) ? pass(x) : null);
+  const rtName = (rt) => (rt === 'bun' ? 'Bun' : 'Node');
+  const poolMissing = sc.loaded && !sc.hasPool ? 'pool not implemented' : null;
+
+  // T1: warm p50 ≤ seed p50 / 8.
+  for (const rt of ['node', 'bun']) {
+    for (const profile of ['off', 'standard']) {
+      const warm = p50(`sc-${rt}-warm-${profile}`);
+      const seed = p50('seed-bun');
+      const r = warm / seed;
+      add('T1', `${rtName(rt)} warm, ${profile}`, Number.isFinite(r) ? `${fmt(warm)} ms vs seed ${fmt(seed)} ms = 1/${fmt(1 / r)}` : '—', '≤ 1/8 of seed p50', verdict(r, (x) => x <= 1 / 8), poolMissing);
+    }
+  }
+  // T2: cold p50 − bare p50 ≤ 3 ms.
+  for (const rt of ['node', 'bun']) {
+    for (const profile of ['off', 'standard']) {
+      const d = p50(`sc-${rt}-cold-${profile}`) - p50(`bare-${rt}`);
+      add('T2', `${rtName(rt)} cold, ${profile}`, Number.isFinite(d) ? `${signed(d)} ms` : '—', '≤ 3 ms over bare start', verdict(d, (x) => x <= 3));
+    }
+  }
+  // T3: c8 ≥ 1.5 × seed (Bun); c8 ≥ 85 % of cores ÷ CPU-s of a bare start.
+  for (const mode of ['cold', 'warm']) {
+    for (const profile of ['off', 'standard']) {
+      const id = `sc-bun-${mode}-${profile}`;
+      const r = c8(id) / c8('seed-bun');
+      add('T3', `Bun ${mode}, ${profile} vs seed @ c8`, Number.isFinite(r) ? `${fmt(c8(id))} ÷ ${fmt(c8('seed-bun'))} runs/s = ${fmt(r, 2)}×` : '—', '≥ 1.5×', verdict(r, (x) => x >= 1.5), mode === 'warm' ? poolMissing : null);
+    }
+  }
+  for (const rt of ['node', 'bun']) {
+    const bareCpu = seq.trivial && seq.trivial[`bare-${rt}`] ? seq.trivial[`bare-${rt}`].cpuSecondsPerRun : NaN;
+    const ceiling = cores / bareCpu;
+    for (const mode of ['cold', 'warm']) {
+      for (const profile of ['off', 'standard']) {
+        const id = `sc-${rt}-${mode}-${profile}`;
+        const r = c8(id) / ceiling;
+        add(
+          'T3',
+          `${rtName(rt)} ${mode}, ${profile} vs CPU ceiling @ c8`,
+          Number.isFinite(r) ? `${fmt(c8(id))} ÷ (${cores} ÷ ${fmt(bareCpu * 1000)} ms = ${fmt(ceiling)}) = ${fmt(r * 100, 0)} %` : '—',
+          '≥ 85 %',
+          verdict(r, (x) => x >= 0.85),
+          mode === 'warm' ? poolMissing : null,
+        );
+      }
+    }
+  }
+  // T4: standard − off p50.
+  for (const rt of ['node', 'bun']) {
+    const d = p50(`sc-${rt}-cold-standard`) - p50(`sc-${rt}-cold-off`);
+    add('T4', `${rtName(rt)} cold`, Number.isFinite(d) ? `${signed(d)} ms` : '—', '≤ 5 ms', verdict(d, (x) => x <= 5));
+    const dw = p50(`sc-${rt}-warm-standard`) - p50(`sc-${rt}-warm-off`);
+    add('T4', `${rtName(rt)} warm`, Number.isFinite(dw) ? `${signed(dw)} ms` : '—', '≤ 1 ms', verdict(dw, (x) => x <= 1), poolMissing);
+  }
+  // T5: RSS growth.
+  for (const c of list) {
+    if (c.kind !== 'scriptcage' || (c.skip && c.warm && poolMissing)) continue;
+    const g = rss[c.id] ? rss[c.id].growth : NaN;
+    add('T5', `${c.label}: after ${rssRuns} runs`, Number.isFinite(g) ? mib(g) : '—', '≤ 50 MiB', verdict(g, (x) => x <= 50 * MiB));
+  }
+  for (const c of list) {
+    if (c.kind !== 'scriptcage' || (c.skip && c.warm && poolMissing)) continue;
+    const g = flood[c.id] ? flood[c.id].peakGrowth : NaN;
+    add('T5', `${c.label}: 1 GiB flood (peak)`, Number.isFinite(g) ? mib(g) : '—', '≤ 20 MiB', verdict(g, (x) => x <= 20 * MiB));
+  }
+  // T6: correlation ids.
+  for (const rt of ['node', 'bun']) {
+    const j = corr[rt] && corr[rt].json;
+    if (!j) {
+      add('T6', `${rtName(rt)}`, '—', '', null, corr[rt] ? corr[rt].skip.replace(/^skipped: /, '') : 'not run');
+      continue;
+    }
+    add('T6', `${rtName(rt)} mint`, `${fmt(j.mintRatio, 2)}× randomUUID`, `≥ ${j.target.mintRatio}×`, j.met.mint);
+    add('T6', `${rtName(rt)} pass-through`, `${fmt(j.callsPerSecond.passThrough / 1e6, 2)} M/s`, '≥ 3 M/s', j.met.passThrough);
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2));
+  const p = plan(options.quick);
+  const started = Date.now();
+  const runtimes = findRuntimes();
+  const cores = nproc();
+  const tck = clkTck();
+  const sc = scriptcageStatus();
+  const loadStart = loadavg();
+  const list = contenders(runtimes, sc);
+  for (const c of list) if (c.skip) log(`${c.id}: ${c.skip}`);
+
+  log(`starting ${list.filter((c) => !c.skip).length} workers`);
+  const workers = await startWorkers(list, runtimes, tck);
+  const live = () => list.filter((c) => !c.skip && workers.has(c.id));
+
+  // 1. Sequential latency, every workload.
+  const seqRaw = {};
+  for (const [name, [rounds, runs]] of Object.entries(p.sequential)) {
+    seqRaw[name] = {};
+    await interleaved(live(), workers, rounds, () => ({ op: 'batch', workload: name, iterations: runs, concurrency: 1 }), seqRaw[name], `sequential ${name}`);
+  }
+  // 2. Throughput of the trivial module at concurrency 8 and 32 (1 is the sequential phase).
+  const thrRaw = {};
+  for (const level of p.throughput.levels) {
+    thrRaw[level] = {};
+    await interleaved(
+      live(),
+      workers,
+      p.throughput.rounds,
+      () => ({ op: 'batch', workload: 'trivial', iterations: p.throughput.runs[level], concurrency: level }),
+      thrRaw[level],
+      `throughput c${level}`,
+    );
+  }
+  // 3. Host RSS growth over N runs (trivial, concurrency 8), in the warmed-up worker.
+  const rss = {};
+  for (const c of live()) {
+    if (c.kind === 'bare') continue;
+    log(`rss: ${c.id} (${p.rssRuns} runs)`);
+    try {
+      const r = await workers.get(c.id).request({ op: 'rss', workload: 'trivial', iterations: p.rssRuns, concurrency: 8 });
+      rss[c.id] = { ...r, growth: r.rssAfter - r.rssBefore };
+    } catch (e) {
+      rss[c.id] = { error: e.message.slice(0, 300) };
+    }
+  }
+  await Promise.all([...workers.values()].map((w) => w.close()));
+
+  // 4. 1 GiB output flood, each scriptcage contender in a fresh worker.
+  const flood = {};
+  const floodSkip = {};
+  for (const c of list) {
+    if (c.kind === 'bare') continue;
+    if (c.kind === 'seed') {
+      floodSkip[c.id] = 'skipped: the seed reads all output into host memory (`new Response(stdout).text()`), so a 1 GiB flood would need > 1 GiB (and 2 GiB as UTF-16) of host RAM';
+      continue;
+    }
+    if (c.skip) continue;
+    log(`flood: ${c.id}`);
+    const w = new Worker(c, runtimes, tck);
+    try {
+      await w.ready();
+      const r = await w.request({ op: 'flood', bytes: p.floodBytes }, 300_000);
+      flood[c.id] = { ...r, peakGrowth: r.rssPeak - r.rssBefore };
+      await w.close();
+    } catch (e) {
+      flood[c.id] = { error: e.message.slice(0, 300) };
+      w.kill();
+    }
+  }
+
+  // 5. correlationId() vs crypto.randomUUID(), via bench/correlation.js.
+  const corr = runCorrelation(runtimes, options.quick);
+
+  // ---- summaries
+  const seq = {};
+  for (const [name, byId] of Object.entries(seqRaw)) {
+    seq[name] = {};
+    for (const [id, batches] of Object.entries(byId)) seq[name][id] = summariseBatches(batches);
+  }
+  const thr = {};
+  for (const [level, byId] of Object.entries(thrRaw)) {
+    thr[level] = {};
+    for (const [id, batches] of Object.entries(byId)) thr[level][id] = summariseBatches(batches);
+  }
+  const durationS = (Date.now() - started) / 1000;
+  const targetRows = targets({ list, seq, thr, rss, flood, corr, cores, sc, rssRuns: p.rssRuns });
+
+  // ---- Markdown
+  const md = [];
+  const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  md.push(`## scriptcage benchmark — ${date}${options.quick ? ' (quick)' : ''}`);
+  md.push('');
+  md.push(
+    `nproc ${cores} · node ${runtimes.node ? runtimes.node.version : 'missing'} · bun ${runtimes.bun ? runtimes.bun.version : 'missing'} · ` +
+      `${os.type()} ${os.release()} · load average ${loadStart} → ${loadavg()} · duration ${durationS.toFixed(0)} s`,
+  );
+  md.push('');
+  md.push('Contenders run in interleaved rounds (A B … then … B A); latency percentiles pool all rounds, runs/s is the median of the rounds. The machine is shared: compare within this run, not across runs.');
+  md.push('');
+  md.push('### Contenders');
+  md.push('');
+  md.push(table(['contender', 'status'], list.map((c) => [c.label, c.skip || `measured (${c.workerRuntime})`])));
+  md.push('');
+  md.push('### Latency, sequential (ms)');
+  md.push('');
+  const seqRows = [];
+  for (const [name, byId] of Object.entries(seq)) {
+    for (const c of list) {
+      const s = byId[c.id];
+      if (!s) continue;
+      seqRows.push([
+        WORKLOADS[name].label,
+        c.label,
+        String(s.runs),
+        fmt(s.p50),
+        fmt(s.p90),
+        fmt(s.p99),
+        fmt(s.cpuSecondsPerRun * 1000, 1),
+        s.errors ? `${s.errors} (${s.firstError})` : '0',
+      ]);
+    }
+  }
+  md.push(table(['workload', 'contender', '>runs', '>p50', '>p90', '>p99', '>CPU ms/run', 'errors'], seqRows));
+  md.push('');
+  md.push('### Throughput, trivial module (runs/s)');
+  md.push('');
+  const thrRows = [];
+  for (const c of list) {
+    const c1 = seq.trivial && seq.trivial[c.id];
+    if (!c1) continue;
+    const cells = [c.label, fmt(c1.runsPerSecond)];
+    for (const level of p.throughput.levels) cells.push(thr[level][c.id] ? fmt(thr[level][c.id].runsPerSecond) : '—');
+    const t8 = thr[8] && thr[8][c.id];
+    cells.push(t8 ? fmt(t8.cpuSecondsPerRun * 1000) : '—');
+    const errs = p.throughput.levels.reduce((s, l) => s + (thr[l][c.id] ? thr[l][c.id].errors : 0), 0);
+    cells.push(String(errs));
+    thrRows.push(cells);
+  }
+  md.push(table(['contender', '>c1', ...p.throughput.levels.map((l) => `>c${l}`), '>CPU ms/run @ c8', '>errors'], thrRows));
+  md.push('');
+  md.push(`### Host memory (worker RSS)`);
+  md.push('');
+  const memRows = [];
+  for (const c of list) {
+    if (c.kind === 'bare') continue;
+    if (c.skip && !rss[c.id] && !flood[c.id] && !floodSkip[c.id]) continue;
+    const r = rss[c.id];
+    const f = flood[c.id];
+    const growth = r ? (r.error ? `failed: ${r.error}` : `${mib(r.growth)} (${mib(r.rssBefore)} → ${mib(r.rssAfter)})`) : '—';
+    let floodCell = '—';
+    let outcome = '';
+    if (floodSkip[c.id]) floodCell = floodSkip[c.id];
+    else if (f && f.error) floodCell = `failed: ${f.error}`;
+    else if (f) {
+      floodCell = `${mib(f.peakGrowth)} (peak ${mib(f.rssPeak)}, ${f.peakSource})`;
+      const o = f.outcome;
+      outcome = `${fmt(f.wallMs, 0)} ms; ${o.outputTruncated ? 'outputTruncated' : 'not truncated'}, ${o.stdoutBytes === null ? '?' : mib(o.stdoutBytes)} kept${o.error ? `; error: ${o.error.slice(0, 80)}` : ''}`;
+    }
+    memRows.push([c.label, growth, floodCell, outcome]);
+  }
+  md.push(table([`contender`, `growth after ${p.rssRuns} runs (c8, after GC)`, 'peak growth during 1 GiB flood', 'flood run'], memRows));
+  md.push('');
+  md.push('### correlationId() vs crypto.randomUUID() (bench/correlation.js)');
+  md.push('');
+  for (const rt of ['node', 'bun']) {
+    const c = corr[rt];
+    if (c.skip) md.push(`${rt}: ${c.skip}`, '');
+    else md.push(c.markdown.replace(/^###/m, '####'), '');
+  }
+  md.push('### Targets (performance.md)');
+  md.push('');
+  md.push(table(['id', 'scope', 'measured', 'target', 'status'], targetRows.map((r) => [r.id, r.scope, r.measured, r.target, r.status])));
+  md.push('');
+  if (options.quick) md.push(`Quick mode: fewer rounds and runs (p99 rests on few samples); RSS growth after ${p.rssRuns} runs instead of 1000.`, '');
+  process.stdout.write(md.join('\n') + '\n');
+
+  // ---- JSON
+  const json = {
+    date,
+    quick: options.quick,
+    durationSeconds: durationS,
+    nproc: cores,
+    clkTck: tck,
+    loadavg: { start: loadStart, end: loadavg() },
+    os: `${os.type()} ${os.release()}`,
+    runtimes,
+    scriptcage: sc,
+    plan: p,
+    contenders: list.map(({ id, label, kind, runtime, warm, profile, skip, workerRuntime }) => ({ id, label, kind, runtime, warm, profile, skip, workerRuntime })),
+    sequential: seq,
+    throughput: thr,
+    rssGrowth: rss,
+    flood,
+    floodSkipped: floodSkip,
+    correlation: Object.fromEntries(Object.entries(corr).map(([k, v]) => [k, v.json || v])),
+    targets: targetRows,
+    raw: { sequential: seqRaw, throughput: thrRaw },
+  };
+  fs.mkdirSync(path.dirname(options.json), { recursive: true });
+  fs.writeFileSync(options.json, JSON.stringify(json, null, 2) + '\n');
+  log(`done in ${durationS.toFixed(1)} s; JSON in ${path.relative(process.cwd(), options.json) || options.json}`);
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench failed: ${e && e.stack ? e.stack : e}\n`);
+  process.exit(1);
+});

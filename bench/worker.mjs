@@ -1,0 +1,328 @@
+// Benchmark worker: measures ONE contender under the runtime that runs this
+// file (`node --expose-gc bench/worker.mjs <json>` or `bun bench/worker.mjs
+// <json>`). bench/run.js starts one worker per contender and drives it over
+// stdin/stdout, one JSON object per line, so that contenders can be
+// interleaved (A B A B …) while each keeps its own warmed-up process.
+//
+// argv[2] is the contender, as JSON:
+//   { kind: 'scriptcage' | 'seed' | 'bare', profile?, warm?, indexPath?,
+//     seedPath?, runtimePath?, clkTck, workloads: { name: { body, context, check } } }
+//
+// Requests (stdin) and replies (stdout):
+//   { op: 'batch', workload, iterations, concurrency }
+//       → { latencies: [ms…], wallMs, cpuSelfMs, cpuChildrenMs, errors, firstError }
+//   { op: 'rss', workload, iterations, concurrency }
+//       → { rssBefore, rssAfter, wallMs, errors, firstError }      (bytes, after a GC)
+//   { op: 'flood', bytes }
+//       → { rssBefore, rssPeak, rssAfter, peakSource, wallMs, outcome }
+//   { op: 'exit' }
+// The first line the worker writes is { ready: true, … } or { fatal: message }.
+
+import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+
+const require = createRequire(import.meta.url);
+const IS_BUN = typeof process.versions.bun === 'string';
+const spec = JSON.parse(process.argv[2]);
+const CLK_TCK = spec.clkTck || 100;
+const TIMEOUT_MS = 120_000;
+
+// The environment the seed and scriptcage hand to their child; the bare
+// contender gets the same so that the floor is comparable.
+const SAFE_ENV_VARS = ['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'HOSTNAME', 'SHELL'];
+
+function send(message) {
+  process.stdout.write(JSON.stringify(message) + '\n');
+}
+
+// ---------------------------------------------------------------------------
+// Resource readings
+// ---------------------------------------------------------------------------
+
+/** CPU (ms) of this process's reaped descendants: cutime + cstime of /proc/self/stat. */
+function childrenCpuMs() {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    // Fields after "(comm) ": index 0 is field 3 (state), so field 16 (cutime) is index 13.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(rest[13]) + Number(rest[14])) * 1000) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU (ms) of this process itself, all threads (µs precision). */
+function selfCpuMs() {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+function collectGarbage() {
+  if (IS_BUN) globalThis.Bun.gc(true);
+  else if (typeof globalThis.gc === 'function') globalThis.gc();
+}
+
+function rss() {
+  return process.memoryUsage().rss;
+}
+
+/** Reads a `VmXXX:  N kB` line of /proc/self/status, in bytes (NaN when absent). */
+function procStatus(field) {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Resets the kernel's peak-RSS mark (VmHWM) to the current RSS; false when not allowed. */
+function resetPeakRss() {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Contenders: each becomes `runOnce(workload) → Promise<{ ok, detail }>`
+// ---------------------------------------------------------------------------
+
+function checkResult(workload, r) {
+  if (!r || r.timedOut) return 'timed out';
+  if (r.error !== undefined) return `error: ${String(r.error).slice(0, 200)}`;
+  if (workload.check.result !== undefined && r.result !== workload.check.result) {
+    return `unexpected result ${JSON.stringify(r.result)}`;
+  }
+  if (workload.check.stdoutLength !== undefined && r.stdout.length !== workload.check.stdoutLength) {
+    return `stdout length ${r.stdout.length}, expected ${workload.check.stdoutLength}`;
+  }
+  return null;
+}
+
+async function makeScriptcage() {
+  const sc = require(spec.indexPath);
+  if (spec.warm && typeof sc.configureRunner !== 'function') {
+    throw new Error('warm pool not implemented (no configureRunner)');
+  }
+  if (typeof sc.configureRunner === 'function') {
+    sc.configureRunner({ warmProcesses: spec.warm ? 2 : 0 });
+  }
+  sc.configureSandbox({ profile: spec.profile });
+  return {
+    run: (workload) => sc.runEsmScript({ script: workload.module, context: workload.context, timeoutMs: TIMEOUT_MS }),
+    close: () => (typeof sc.closeRunner === 'function' ? sc.closeRunner() : undefined),
+  };
+}
+
+async function makeSeed() {
+  if (!IS_BUN) throw new Error('the seed runner imports "bun": Bun only');
+  const seed = await import(spec.seedPath);
+  const runner = seed.defaultEsmScriptRunner;
+  return {
+    run: (workload) => runner.run({ script: workload.module, context: workload.context, timeoutMs: TIMEOUT_MS }),
+    close: () => {},
+  };
+}
+
+// `<runtime> file.mjs` where file.mjs is the workload's module plus the
+// smallest possible driver: call the default export with the context and
+// print the result. Output is captured through pipes, as the runners do.
+async function makeBare() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'scriptcage-bench-bare-'));
+  const files = new Map();
+  const env = {};
+  for (const key of SAFE_ENV_VARS) if (process.env[key] !== undefined) env[key] = process.env[key];
+  const fileFor = (workload) => {
+    let file = files.get(workload.name);
+    if (!file) {
+      file = path.join(dir, `${workload.name}.mjs`);
+      const src =
+        `const __f = ${workload.body};\n` +
+        `const __r = await __f(${JSON.stringify(workload.context)});\n` +
+        `process.stderr.write(JSON.stringify({ result: __r }) + "\\n");\n`;
+      writeFileSync(file, src);
+      files.set(workload.name, file);
+    }
+    return file;
+  };
+  const run = (workload) =>
+    new Promise((resolve) => {
+      const child = spawn(spec.runtimePath, [fileFor(workload)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = [];
+      const err = [];
+      child.stdout.on('data', (d) => out.push(d));
+      child.stderr.on('data', (d) => err.push(d));
+      child.on('error', (e) => resolve({ error: e.message, stdout: '', stderr: '', timedOut: false }));
+      child.on('close', (code) => {
+        const stdout = Buffer.concat(out).toString('utf8').trim();
+        const stderr = Buffer.concat(err).toString('utf8').trim();
+        if (code !== 0) return resolve({ error: `exit ${code}: ${stderr.slice(0, 200)}`, stdout, stderr, timedOut: false });
+        let result;
+        try {
+          result = JSON.parse(stderr.slice(stderr.lastIndexOf('\n') + 1)).result;
+        } catch {
+          return resolve({ error: `no result: ${stderr.slice(0, 200)}`, stdout, stderr, timedOut: false });
+        }
+        resolve({ result, stdout, stderr: '', timedOut: false });
+      });
+    });
+  return { run, close: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+// ---------------------------------------------------------------------------
+// Operations
+// ---------------------------------------------------------------------------
+
+let contender;
+
+/** Runs `iterations` runs with `concurrency` in flight; latency of each run in ms. */
+async function runMany(workload, iterations, concurrency) {
+  const latencies = [];
+  let errors = 0;
+  let firstError = null;
+  let next = 0;
+  const lane = async () => {
+    while (next < iterations) {
+      next++;
+      const t0 = performance.now();
+      let problem;
+      try {
+        problem = checkResult(workload, await contender.run(workload));
+      } catch (e) {
+        problem = `threw: ${e && e.message ? e.message : String(e)}`;
+      }
+      latencies.push(performance.now() - t0);
+      if (problem) {
+        errors++;
+        if (!firstError) firstError = problem;
+      }
+    }
+  };
+  const lanes = [];
+  for (let i = 0; i < Math.min(concurrency, iterations); i++) lanes.push(lane());
+  await Promise.all(lanes);
+  return { latencies, errors, firstError };
+}
+
+async function batch({ workload: name, iterations, concurrency }) {
+  const workload = spec.workloads[name];
+  const self0 = selfCpuMs();
+  const children0 = childrenCpuMs();
+  const t0 = performance.now();
+  const r = await runMany(workload, iterations, concurrency);
+  const wallMs = performance.now() - t0;
+  return {
+    ...r,
+    wallMs,
+    cpuSelfMs: selfCpuMs() - self0,
+    cpuChildrenMs: childrenCpuMs() - children0,
+  };
+}
+
+async function rssGrowth({ workload: name, iterations, concurrency }) {
+  const workload = spec.workloads[name];
+  collectGarbage();
+  const rssBefore = rss();
+  const t0 = performance.now();
+  const r = await runMany(workload, iterations, concurrency);
+  const wallMs = performance.now() - t0;
+  collectGarbage();
+  await new Promise((res) => setTimeout(res, 50));
+  collectGarbage();
+  return { rssBefore, rssAfter: rss(), wallMs, errors: r.errors, firstError: r.firstError };
+}
+
+async function flood({ bytes }) {
+  const chunk = 1 << 20;
+  const chunks = Math.ceil(bytes / chunk);
+  const workload = {
+    name: 'flood',
+    module:
+      `const chunk = "x".repeat(${chunk});\n` +
+      `for (let i = 0; i < ${chunks}; i++) {\n` +
+      `  if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once("drain", r));\n` +
+      `}\n` +
+      `export default "done";\n`,
+    context: {},
+  };
+  collectGarbage();
+  const rssBefore = rss();
+  const hwmReset = resetPeakRss();
+  // Sampling as well, in case the kernel refuses the peak reset.
+  let sampled = rssBefore;
+  const timer = setInterval(() => {
+    sampled = Math.max(sampled, rss());
+  }, 2);
+  const t0 = performance.now();
+  let r;
+  try {
+    r = await contender.run(workload);
+  } catch (e) {
+    r = { error: `threw: ${e && e.message ? e.message : String(e)}`, stdout: '' };
+  }
+  const wallMs = performance.now() - t0;
+  clearInterval(timer);
+  sampled = Math.max(sampled, rss());
+  const hwm = procStatus('VmHWM');
+  const rssPeak = hwmReset && Number.isFinite(hwm) ? Math.max(hwm, sampled) : sampled;
+  const outcome = {
+    result: r.result,
+    error: r.error === undefined ? undefined : String(r.error).slice(0, 200),
+    timedOut: r.timedOut,
+    outputTruncated: r.outputTruncated === true,
+    stdoutBytes: typeof r.stdout === 'string' ? Buffer.byteLength(r.stdout) : null,
+  };
+  r = null;
+  collectGarbage();
+  return { rssBefore, rssPeak, rssAfter: rss(), peakSource: hwmReset ? 'VmHWM' : 'sampled', wallMs, outcome };
+}
+
+async function main() {
+  try {
+    for (const [name, w] of Object.entries(spec.workloads)) {
+      w.name = name;
+      w.module = `export default ${w.body};\n`;
+    }
+    if (spec.kind === 'scriptcage') contender = await makeScriptcage();
+    else if (spec.kind === 'seed') contender = await makeSeed();
+    else if (spec.kind === 'bare') contender = await makeBare();
+    else throw new Error(`unknown contender kind ${spec.kind}`);
+    // Warm-up: module caches, page cache, a lazily started pool.
+    const warm = await runMany(spec.workloads.trivial, 3, 1);
+    if (warm.errors === 3) throw new Error(`warm-up failed: ${warm.firstError}`);
+  } catch (e) {
+    send({ fatal: e && e.message ? e.message : String(e) });
+    process.exit(0);
+  }
+  send({ ready: true, runtime: IS_BUN ? `bun ${globalThis.Bun.version}` : `node ${process.version}`, pid: process.pid });
+
+  const lines = readline.createInterface({ input: process.stdin });
+  for await (const line of lines) {
+    if (!line.trim()) continue;
+    const req = JSON.parse(line);
+    try {
+      if (req.op === 'batch') send(await batch(req));
+      else if (req.op === 'rss') send(await rssGrowth(req));
+      else if (req.op === 'flood') send(await flood(req));
+      else if (req.op === 'exit') break;
+      else send({ failed: `unknown op ${req.op}` });
+    } catch (e) {
+      send({ failed: e && e.stack ? e.stack : String(e) });
+    }
+  }
+  try {
+    await contender.close();
+  } catch {
+    // Best effort.
+  }
+  process.exit(0);
+}
+
+main();

@@ -1,0 +1,285 @@
+//! The warm pool: pre-started, single-use, already sandboxed runtime
+//! processes for the ESM runner.
+//!
+//! A pooled process has booted the runtime and a runner that blocks on
+//! stdin for exactly one job. Taking it for a run writes the user's files
+//! into its (already mounted) staging directory and sends the job; after
+//! that run it exits like any other, and a replacement is started in the
+//! background. Processes are keyed by everything that shapes them (runtime,
+//! policy, curated host environment, resolution root), so a run never gets
+//! a process prepared for different conditions.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+use crate::process::spawn::{self, RawChild};
+use crate::process::{self, Launch};
+use crate::runtime::Runtime;
+use crate::sandbox::caps::Capabilities;
+use crate::sandbox::plan::{self, Report};
+use crate::sandbox::policy::{FsMode, Policy};
+
+/// Most idle processes kept across all keys, as a multiple of the size.
+const MAX_KEYS: usize = 4;
+
+/// How long a pooled process may take to boot before it is discarded.
+const BOOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Largest accepted pool size.
+pub const MAX_SIZE: u32 = 64;
+
+/// What a pooled process was prepared for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolKey {
+    /// The runtime executable.
+    pub exe: PathBuf,
+    /// Host is Bun.
+    pub is_bun: bool,
+    /// The policy, as JSON.
+    pub policy: String,
+    /// The curated host environment at preparation time.
+    pub host_env: Vec<(String, String)>,
+    /// Directory the staging directory is created in.
+    pub parent: PathBuf,
+    /// `resolutionRoot`, canonical.
+    pub resolution_root: Option<PathBuf>,
+}
+
+/// A pre-started process waiting for its job.
+pub struct Warm {
+    /// Its key.
+    pub key: PoolKey,
+    /// The started process (stdin is the job pipe).
+    pub child: Option<RawChild>,
+    /// The staging directory (removed on drop).
+    pub dir: tempfile::TempDir,
+    /// Canonical path of `dir`.
+    pub base: PathBuf,
+    /// The sandbox report computed when it was prepared.
+    pub report: Report,
+    /// When it was started.
+    pub born: Instant,
+}
+
+impl Warm {
+    /// True while the process is still waiting (not exited or killed).
+    pub fn alive(&self) -> bool {
+        self.child.as_ref().is_some_and(|c| matches!(spawn::try_reap(&c.pidfd), Ok(None)))
+    }
+}
+
+impl Drop for Warm {
+    fn drop(&mut self) {
+        // An unused pooled process is killed and reaped with its entry.
+        if let Some(c) = self.child.take() {
+            unsafe { libc::kill(c.pid, libc::SIGKILL) };
+            spawn::reap(&c.pidfd);
+        }
+    }
+}
+
+struct State {
+    size: usize,
+    idle: Vec<Warm>,
+    starting: Vec<PoolKey>,
+    /// Bumped by `close` and policy changes: processes started before are
+    /// not admitted.
+    epoch: u64,
+}
+
+fn state() -> &'static Mutex<State> {
+    static S: OnceLock<Mutex<State>> = OnceLock::new();
+    S.get_or_init(|| {
+        let size = std::env::var("SCRIPTCAGE_WARM_PROCESSES")
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .map(|n| n.min(MAX_SIZE) as usize)
+            .unwrap_or(DEFAULT_SIZE);
+        Mutex::new(State { size, idle: Vec::new(), starting: Vec::new(), epoch: 0 })
+    })
+}
+
+/// Default number of warm processes per key (see docs/pool.md).
+pub const DEFAULT_SIZE: usize = 2;
+
+fn lock() -> std::sync::MutexGuard<'static, State> {
+    state().lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The configured size.
+pub fn size() -> usize {
+    lock().size
+}
+
+/// Sets the size; extra idle processes are retired.
+pub fn set_size(n: usize) {
+    let retired: Vec<Warm> = {
+        let mut s = lock();
+        s.size = n;
+        let mut keep = Vec::new();
+        let mut out = Vec::new();
+        for w in s.idle.drain(..) {
+            if keep.iter().filter(|k: &&Warm| k.key == w.key).count() < n {
+                keep.push(w);
+            } else {
+                out.push(w);
+            }
+        }
+        s.idle = keep;
+        out
+    };
+    drop(retired);
+}
+
+/// Kills every idle process and stops admitting ones being started; the
+/// pool warms up again lazily on the next run.
+pub fn close() -> usize {
+    let retired: Vec<Warm> = {
+        let mut s = lock();
+        s.epoch += 1;
+        s.idle.drain(..).collect()
+    };
+    let n = retired.len();
+    drop(retired);
+    n
+}
+
+/// Retires idle processes prepared under another policy.
+pub fn retire_policy_other_than(policy_json: &str) {
+    let retired: Vec<Warm> = {
+        let mut s = lock();
+        s.epoch += 1;
+        let (keep, out): (Vec<Warm>, Vec<Warm>) = s.idle.drain(..).partition(|w| w.key.policy == policy_json);
+        s.idle = keep;
+        out
+    };
+    drop(retired);
+}
+
+/// Number of idle processes (all keys).
+pub fn idle_count() -> usize {
+    lock().idle.len()
+}
+
+/// Pids of idle processes' inits (for tests and diagnostics).
+pub fn idle_pids() -> Vec<i32> {
+    lock().idle.iter().filter_map(|w| w.child.as_ref().map(|c| c.pid)).collect()
+}
+
+/// Takes a live pooled process for `key`, if one is idle.
+pub fn take(key: &PoolKey) -> Option<Warm> {
+    let mut dead = Vec::new();
+    let found = {
+        let mut s = lock();
+        let mut found = None;
+        while let Some(i) = s.idle.iter().position(|w| &w.key == key) {
+            let w = s.idle.remove(i);
+            if w.alive() {
+                found = Some(w);
+                break;
+            }
+            dead.push(w);
+        }
+        found
+    };
+    drop(dead);
+    found
+}
+
+/// Starts replacements for `key` in the background until the pool holds
+/// its size of idle (or starting) processes for it.
+pub fn refill(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'static Capabilities) {
+    let (need, epoch) = {
+        let mut s = lock();
+        if s.size == 0 {
+            return;
+        }
+        let have = s.idle.iter().filter(|w| &w.key == key).count() + s.starting.iter().filter(|k| *k == key).count();
+        let need = s.size.saturating_sub(have);
+        for _ in 0..need {
+            s.starting.push(key.clone());
+        }
+        (need, s.epoch)
+    };
+    for _ in 0..need {
+        let key = key.clone();
+        let runtime = runtime.clone();
+        let policy = policy.clone();
+        tokio::spawn(async move {
+            let warm = prepare(&key, &runtime, &policy, caps).await;
+            let rejected = {
+                let mut s = lock();
+                if let Some(i) = s.starting.iter().position(|k| k == &key) {
+                    s.starting.remove(i);
+                }
+                match warm {
+                    Some(w) if s.epoch == epoch && s.size > 0 => {
+                        s.idle.push(w);
+                        // Bound the number of keys kept warm: oldest out.
+                        let cap = s.size * MAX_KEYS;
+                        let excess = s.idle.len().saturating_sub(cap);
+                        s.idle.drain(..excess).collect::<Vec<_>>()
+                    }
+                    Some(w) => vec![w],
+                    None => Vec::new(),
+                }
+            };
+            drop(rejected);
+        });
+    }
+}
+
+/// Starts one pooled process for `key`.
+async fn prepare(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'static Capabilities) -> Option<Warm> {
+    let prefix = if key.resolution_root.is_some() { ".scriptcage-" } else { "scriptcage-" };
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(&key.parent).ok()?;
+    let base = std::fs::canonicalize(dir.path()).ok()?;
+    let runner = base.join("pool-runner.mjs");
+    std::fs::write(&runner, crate::esm::runner_source::pool_runner_source()).ok()?;
+    let sandboxed_fs = policy.enabled && caps.user_namespaces && policy.filesystem != FsMode::Off;
+    let root_dir = base.join("root");
+    let work_dir = base.join("work");
+    if sandboxed_fs {
+        std::fs::create_dir(&root_dir).ok()?;
+        std::fs::create_dir(&work_dir).ok()?;
+    }
+    let paths = plan::RunPaths {
+        staged: Some(base.clone()),
+        scratch: Some(work_dir),
+        bind_rw: None,
+        node_modules: key.resolution_root.as_ref().map(|r| r.join("node_modules")),
+        exe: runtime.exe.clone(),
+    };
+    let p = plan::plan(policy, caps, &paths, sandboxed_fs.then_some(root_dir.as_path()));
+    if p.report.refusal(policy).is_some() {
+        return None;
+    }
+    if let Some((uid, gid)) = p.chown_to {
+        crate::esm::run::chown_tree(&base, uid, gid).ok()?;
+    }
+    let mut env = key.host_env.clone();
+    if let Some(extra) = runtime.extra_env() {
+        env.push(extra);
+    }
+    let args = runtime.module_args(&runner);
+    let arg_refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    let mut launch = Launch::new(&runtime.exe, &arg_refs, &env, p.cwd.as_deref(), p.isolation).ok()?;
+    launch.stdin_pipe = true;
+    let mut child = process::start(std::sync::Arc::new(launch)).await.ok()?;
+    // Admitted only once booted: a run handed a process that is still
+    // starting would wait for the boot anyway.
+    let ready = child.ready.take()?;
+    let booted = async {
+        use tokio::io::AsyncReadExt;
+        let mut rx = tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(ready).ok()?;
+        let mut b = [0u8; 1];
+        (rx.read(&mut b).await.ok()? == 1).then_some(())
+    };
+    let ok = tokio::time::timeout(BOOT_TIMEOUT, booted).await.ok().flatten().is_some();
+    let warm = Warm { key: key.clone(), child: Some(child), dir, base, report: p.report, born: Instant::now() };
+    if !ok {
+        return None; // dropping `warm` kills it
+    }
+    Some(warm)
+}
