@@ -144,3 +144,15 @@ export interface CorrelationIdOptions {
 }
 /** The incoming id when acceptable, else a new lower-case UUID. */
 export declare function correlationId(incoming?: string | null, options?: CorrelationIdOptions): string;
+
+/** Warm pool settings. */
+export interface RunnerOptions {
+  /** Pre-started processes kept per (runtime, policy, environment, resolution root); 0 disables the pool. */
+  warmProcesses?: number;
+}
+/** Configures the warm pool; returns the resolved settings. */
+export declare function configureRunner(options: RunnerOptions): Required<RunnerOptions>;
+/** Kills every idle pooled process; the pool warms up again lazily on the next run. */
+export declare function closeRunner(): Promise<void>;
+/** Pool state, for diagnostics and tests. */
+export declare function runnerStats(): { warmProcesses: number; idle: number; idlePids: number[] };

@@ -13,6 +13,9 @@ export const {
   configureSandbox,
   getSandboxPolicy,
   sandboxCapabilities,
+  configureRunner,
+  closeRunner,
+  runnerStats,
   CORRELATION_ID_HEADER,
   correlationId,
 } = cjs;

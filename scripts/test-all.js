@@ -38,6 +38,16 @@ function sum(text, re) {
   return n;
 }
 
+// A fresh clone has no dev dependencies yet (Bun, oRPC, Hono, TypeScript,
+// the napi CLI): install them from the lock file first.
+if (!fs.existsSync(bun) || !fs.existsSync(path.join(root, 'node_modules', '@napi-rs', 'cli'))) {
+  console.log('=== installing dev dependencies (npm ci)');
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const r = require('node:child_process').spawnSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status || 1);
+}
+require('./ensure-built.js');
+
 const steps = [];
 if (fs.existsSync(path.join(root, 'src')) && (only.length === 0 || only.includes('rust'))) {
   steps.push(() =>

@@ -80,41 +80,6 @@ try {{
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn markers_embed_the_session() {
-        let id = uuid::Uuid::nil();
-        let m = Markers::for_session(&id);
-        assert!(m.start.contains("00000000-0000-0000-0000-000000000000"));
-        assert_ne!(Markers::fresh(), Markers::fresh());
-    }
-
-    #[test]
-    fn source_contains_the_pieces() {
-        let m = Markers::for_session(&uuid::Uuid::nil());
-        let src = runner_source(&RunnerSpec {
-            user_url: "file:///t/user.mjs",
-            context_json: None,
-            helper_function: Some("defineHealthCheck"),
-            markers: &m,
-        });
-        assert!(src.contains("globalThis.context = undefined;"));
-        assert!(src.contains("globalThis.defineHealthCheck = (value) => value;"));
-        assert!(src.contains(r#"import("file:///t/user.mjs")"#));
-        let plain = runner_source(&RunnerSpec {
-            user_url: "file:///t/user.mjs",
-            context_json: Some(r#"{"a":1}"#),
-            helper_function: None,
-            markers: &m,
-        });
-        assert!(plain.contains(r#"globalThis.context = {"a":1};"#));
-        assert!(!plain.contains("(value) => value"));
-    }
-}
-
 /// JavaScript source of the runner a pre-started (pooled) process boots
 /// with. It blocks reading exactly one job from stdin, then behaves like
 /// [`runner_source`]: the context literal is evaluated as source (indirect
@@ -170,4 +135,39 @@ pub fn pool_job(
         "env": env.iter().map(|(k, v)| [k, v]).collect::<Vec<_>>(),
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_embed_the_session() {
+        let id = uuid::Uuid::nil();
+        let m = Markers::for_session(&id);
+        assert!(m.start.contains("00000000-0000-0000-0000-000000000000"));
+        assert_ne!(Markers::fresh(), Markers::fresh());
+    }
+
+    #[test]
+    fn source_contains_the_pieces() {
+        let m = Markers::for_session(&uuid::Uuid::nil());
+        let src = runner_source(&RunnerSpec {
+            user_url: "file:///t/user.mjs",
+            context_json: None,
+            helper_function: Some("defineHealthCheck"),
+            markers: &m,
+        });
+        assert!(src.contains("globalThis.context = undefined;"));
+        assert!(src.contains("globalThis.defineHealthCheck = (value) => value;"));
+        assert!(src.contains(r#"import("file:///t/user.mjs")"#));
+        let plain = runner_source(&RunnerSpec {
+            user_url: "file:///t/user.mjs",
+            context_json: Some(r#"{"a":1}"#),
+            helper_function: None,
+            markers: &m,
+        });
+        assert!(plain.contains(r#"globalThis.context = {"a":1};"#));
+        assert!(!plain.contains("(value) => value"));
+    }
 }
