@@ -336,9 +336,7 @@ unsafe fn init_main(launch: &Launch, fds: &ChildFds) -> ! {
     libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
 
     if let Some((uid, gid)) = iso.init_ids {
-        libc::setgroups(0, std::ptr::null());
-        check!(libc::setresgid(gid, gid, gid), rep, Stage::Ids);
-        check!(libc::setresuid(uid, uid, uid), rep, Stage::Ids);
+        switch_ids(uid, gid, rep);
     }
     if !iso.mounts.is_empty() {
         build_root(launch, rep);
@@ -544,8 +542,10 @@ unsafe fn build_root(launch: &Launch, rep: c_int) {
                 if *readonly {
                     // A remount inside a user namespace must keep the flags
                     // the kernel locked on the original mount.
-                    let mut st: libc::statvfs = std::mem::zeroed();
-                    check!(libc::statvfs(target.as_ptr(), &mut st), rep, Stage::Mount);
+                    // statfs, not statvfs: glibc's statvfs may fall back to
+                    // parsing /proc/mounts, which allocates.
+                    let mut st: KernelStatfs = std::mem::zeroed();
+                    check!(libc::syscall(libc::SYS_statfs, target.as_ptr(), &mut st) as c_int, rep, Stage::Mount);
                     let mut flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID;
                     for (st_flag, ms_flag) in [
                         (libc::ST_NODEV, libc::MS_NODEV),
@@ -554,7 +554,7 @@ unsafe fn build_root(launch: &Launch, rep: c_int) {
                         (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
                         (libc::ST_RELATIME, libc::MS_RELATIME),
                     ] {
-                        if st.f_flag & st_flag != 0 {
+                        if st.f_flags as u64 & st_flag != 0 {
                             flags |= ms_flag;
                         }
                     }
@@ -614,6 +614,38 @@ unsafe fn loopback_up(rep: c_int) {
     libc::close(sock);
 }
 
+/// The kernel's `struct statfs` on 64-bit Linux (the `libc` crate hides
+/// `f_flags`).
+#[repr(C)]
+struct KernelStatfs {
+    f_type: libc::c_long,
+    f_bsize: libc::c_long,
+    f_blocks: u64,
+    f_bfree: u64,
+    f_bavail: u64,
+    f_files: u64,
+    f_ffree: u64,
+    f_fsid: [c_int; 2],
+    f_namelen: libc::c_long,
+    f_frsize: libc::c_long,
+    f_flags: libc::c_long,
+    f_spare: [libc::c_long; 4],
+}
+
+/// Switches the calling thread to `uid`/`gid` with no supplementary groups.
+///
+/// Raw system calls on purpose: glibc's `setresuid` & co. broadcast the
+/// change to every thread it knows of, under a lock that another thread of
+/// the host may have held at the moment of the `clone` (and with a thread
+/// list that still names the host's threads) — a deadlock in the child. The
+/// child has exactly one thread, so the raw calls are complete.
+unsafe fn switch_ids(uid: libc::uid_t, gid: libc::gid_t, rep: c_int) {
+    // Refused after `setgroups deny`, where the list is already empty.
+    libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>());
+    check!(libc::syscall(libc::SYS_setresgid, gid, gid, gid) as c_int, rep, Stage::Ids);
+    check!(libc::syscall(libc::SYS_setresuid, uid, uid, uid) as c_int, rep, Stage::Ids);
+}
+
 unsafe fn runtime_main(launch: &Launch, rep: c_int) -> ! {
     let iso = &launch.isolation;
     // The host ignores some signals (SIGPIPE under Node); a script process
@@ -636,9 +668,7 @@ unsafe fn runtime_main(launch: &Launch, rep: c_int) -> ! {
     if let Some((uid, gid)) = iso.ids {
         // setgroups is refused after `deny`; an empty list is what we want
         // either way.
-        libc::setgroups(0, std::ptr::null());
-        check!(libc::setresgid(gid, gid, gid), rep, Stage::Ids);
-        check!(libc::setresuid(uid, uid, uid), rep, Stage::Ids);
+        switch_ids(uid, gid, rep);
     }
     if iso.no_new_privs {
         check!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), rep, Stage::NoNewPrivs);
