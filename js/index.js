@@ -13,6 +13,16 @@ const SAFE_HOST_KEYS = native.safeHostEnvKeys();
 
 let nextRunId = 1;
 
+// Idle pooled processes die with the host anyway (parent-death signal);
+// closing the pool on exit also removes their staging directories.
+process.on('exit', () => {
+  try {
+    native.closeRunnerNative();
+  } catch {
+    // Exiting: nothing useful to report.
+  }
+});
+
 function fail(field, message) {
   return new TypeError(`${field}: ${message}`);
 }

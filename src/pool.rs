@@ -56,8 +56,13 @@ pub struct Warm {
     pub dir: tempfile::TempDir,
     /// Canonical path of `dir`.
     pub base: PathBuf,
+    /// The readiness channel: the runner writes `a` once it has read its
+    /// job.
+    pub ready: Option<tokio::net::unix::pipe::Receiver>,
     /// The sandbox report computed when it was prepared.
     pub report: Report,
+    /// Owner the staged files must be given (the sandbox uid).
+    pub chown_to: Option<(u32, u32)>,
     /// When it was started.
     pub born: Instant,
 }
@@ -82,7 +87,10 @@ impl Drop for Warm {
 struct State {
     size: usize,
     idle: Vec<Warm>,
-    starting: Vec<PoolKey>,
+    /// Processes being started, with the epoch they were started in: those
+    /// of an earlier epoch will not be admitted, so they do not count
+    /// towards the size.
+    starting: Vec<(PoolKey, u64)>,
     /// Bumped by `close` and policy changes: processes started before are
     /// not admitted.
     epoch: u64,
@@ -195,10 +203,12 @@ pub fn refill(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'static 
         if s.size == 0 {
             return;
         }
-        let have = s.idle.iter().filter(|w| &w.key == key).count() + s.starting.iter().filter(|k| *k == key).count();
+        let epoch = s.epoch;
+        let have = s.idle.iter().filter(|w| &w.key == key).count()
+            + s.starting.iter().filter(|(k, e)| k == key && *e == epoch).count();
         let need = s.size.saturating_sub(have);
         for _ in 0..need {
-            s.starting.push(key.clone());
+            s.starting.push((key.clone(), epoch));
         }
         (need, s.epoch)
     };
@@ -210,11 +220,12 @@ pub fn refill(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'static 
             let warm = prepare(&key, &runtime, &policy, caps).await;
             let rejected = {
                 let mut s = lock();
-                if let Some(i) = s.starting.iter().position(|k| k == &key) {
+                if let Some(i) = s.starting.iter().position(|(k, e)| k == &key && *e == epoch) {
                     s.starting.remove(i);
                 }
                 match warm {
-                    Some(w) if s.epoch == epoch && s.size > 0 => {
+                    // Admitted unless stale, or the size shrank meanwhile.
+                    Some(w) if s.epoch == epoch && s.idle.iter().filter(|i| i.key == key).count() < s.size => {
                         s.idle.push(w);
                         // Bound the number of keys kept warm: oldest out.
                         let cap = s.size * MAX_KEYS;
@@ -230,12 +241,32 @@ pub fn refill(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'static 
     }
 }
 
+/// Reads one byte; `None` at end of file or on error.
+pub async fn read_byte(rx: &mut tokio::net::unix::pipe::Receiver) -> Option<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut b = [0u8; 1];
+    (rx.read(&mut b).await.ok()? == 1).then_some(b[0])
+}
+
+/// True when an injected environment needs a cold start: the runtime reads
+/// these variables while it boots (locale, module paths, warnings, TLS), so
+/// setting them afterwards in a pooled process would not take effect.
+pub fn env_needs_cold_start(injected: &[(String, String)]) -> bool {
+    injected.iter().any(|(k, _)| {
+        matches!(k.as_str(), "LANG" | "LANGUAGE")
+            || ["LC_", "NODE_", "UV_", "OPENSSL_", "SSL_CERT_", "BUN_", "MALLOC_", "GLIBC_"].iter().any(|p| k.starts_with(p))
+    })
+}
+
 /// Starts one pooled process for `key`.
 async fn prepare(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'static Capabilities) -> Option<Warm> {
     let prefix = if key.resolution_root.is_some() { ".scriptcage-" } else { "scriptcage-" };
     let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(&key.parent).ok()?;
     let base = std::fs::canonicalize(dir.path()).ok()?;
-    let runner = base.join("pool-runner.mjs");
+    // The same file name as a cold run's runner: it shows in
+    // `process.argv[1]`, in stack frames and in the staging directory's
+    // listing, and a pooled run must be indistinguishable from a cold one.
+    let runner = base.join("runner.mjs");
     std::fs::write(&runner, crate::esm::runner_source::pool_runner_source()).ok()?;
     let sandboxed_fs = policy.enabled && caps.user_namespaces && policy.filesystem != FsMode::Off;
     let root_dir = base.join("root");
@@ -270,15 +301,19 @@ async fn prepare(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'stat
     // Admitted only once booted: a run handed a process that is still
     // starting would wait for the boot anyway.
     let ready = child.ready.take()?;
-    let booted = async {
-        use tokio::io::AsyncReadExt;
-        let mut rx = tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(ready).ok()?;
-        let mut b = [0u8; 1];
-        (rx.read(&mut b).await.ok()? == 1).then_some(())
+    let mut ready = process::receiver(ready).ok()?;
+    let booted = tokio::time::timeout(BOOT_TIMEOUT, read_byte(&mut ready)).await.ok().flatten() == Some(b'r');
+    let warm = Warm {
+        key: key.clone(),
+        child: Some(child),
+        ready: Some(ready),
+        dir,
+        base,
+        report: p.report,
+        chown_to: p.chown_to,
+        born: Instant::now(),
     };
-    let ok = tokio::time::timeout(BOOT_TIMEOUT, booted).await.ok().flatten().is_some();
-    let warm = Warm { key: key.clone(), child: Some(child), dir, base, report: p.report, born: Instant::now() };
-    if !ok {
+    if !booted {
         return None; // dropping `warm` kills it
     }
     Some(warm)

@@ -162,7 +162,7 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
     };
     let ctx = RunCtx { policy: &policy, markers: Markers::fresh(), max_output, dropped: &dropped, timeout };
 
-    if pool::size() > 0 {
+    if pool::size() > 0 && !pool::env_needs_cold_start(&req.env) {
         let key = pool::PoolKey {
             exe: runtime.exe.clone(),
             is_bun: runtime.is_bun,
@@ -174,7 +174,11 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
         let warm = pool::take(&key);
         pool::refill(&key, &runtime, &policy, caps);
         if let Some(warm) = warm {
-            return run_warm(warm, &req, helper, &ctx, cancel).await;
+            if let Some(reply) = run_warm(warm, &req, helper, &ctx, cancel.clone()).await? {
+                return Ok(reply);
+            }
+            // The pooled process died before it accepted the job: no user
+            // code ran, so the run starts over, cold.
         }
     }
 
@@ -246,15 +250,19 @@ fn stage_user_files(base: &Path, script: &str, helper: Option<(&str, &str)>) -> 
     Ok(user_path)
 }
 
-/// Runs the request in a pre-started pooled process.
+/// Runs the request in a pre-started pooled process; `None` when the
+/// process turned out to be dead before it accepted the job.
 async fn run_warm(
     mut warm: pool::Warm,
     req: &EsmRequest,
     helper: Option<(&str, &str)>,
     ctx: &RunCtx<'_>,
     cancel: Option<Arc<Cancel>>,
-) -> Result<EsmReply, Error> {
+) -> Result<Option<EsmReply>, Error> {
     let user_path = stage_user_files(&warm.base, &req.script, helper)?;
+    if let Some((uid, gid)) = warm.chown_to {
+        chown_tree(&warm.base, uid, gid)?;
+    }
     let (injected, _) = crate::env::build(&[], &req.env);
     let job = super::runner_source::pool_job(
         &file_url(&user_path),
@@ -265,21 +273,30 @@ async fn run_warm(
     );
     let mut child = warm.child.take().expect("a taken pooled process has its child");
     let stdin = child.stdin.take().expect("pooled processes have a stdin pipe");
+    let mut ready = warm.ready.take().expect("pooled processes have a readiness pipe");
+    // Hand the job over and wait until the runner says it has it. A large
+    // context may not fit in the pipe, so both happen together.
+    let write = async move {
+        use tokio::io::AsyncWriteExt;
+        if let Ok(mut tx) = process::sender(stdin) {
+            let _ = tx.write_all(job.as_bytes()).await;
+        }
+    };
+    let accept = tokio::time::timeout(ctx.timeout, async {
+        let ((), byte) = tokio::join!(write, pool::read_byte(&mut ready));
+        byte
+    });
+    if accept.await.ok().flatten() != Some(b'a') {
+        warm.child = Some(child);
+        return Ok(None); // dropping `warm` kills and reaps it
+    }
     let mut report = warm.report.clone();
     report.notes.extend(env_notes(ctx.dropped));
     let sandbox_json = report.to_json(ctx.policy, &caps::capabilities().platform).to_string();
     let limits = Limits { timeout: ctx.timeout, max_output_bytes: ctx.max_output, cancel };
-    // The job is written while the output is captured: a large context
-    // must not dead-lock against a script that already prints.
-    let writer = async move {
-        use tokio::io::AsyncWriteExt;
-        if let Ok(mut tx) = tokio::net::unix::pipe::Sender::from_owned_fd_unchecked(stdin) {
-            let _ = tx.write_all(job.as_bytes()).await;
-        }
-    };
-    let (outcome, ()) = tokio::join!(process::supervise(child, limits), writer);
+    let outcome = process::supervise(child, limits).await;
     drop(warm);
-    Ok(reply_from(outcome?, ctx, sandbox_json))
+    Ok(Some(reply_from(outcome?, ctx, sandbox_json)))
 }
 
 /// Turns a finished run into the reply.

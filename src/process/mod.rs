@@ -101,8 +101,29 @@ pub async fn start(launch: Arc<Launch>) -> io::Result<RawChild> {
     rx.await.map_err(|_| io::Error::other("spawner thread dropped the request"))?
 }
 
-fn receiver(fd: OwnedFd) -> io::Result<pipe::Receiver> {
+/// Puts a host-side pipe end in non-blocking mode: tokio only reads and
+/// writes after readiness and expects `EAGAIN` afterwards; a blocking
+/// descriptor would park a runtime worker thread.
+fn nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let raw = fd.as_raw_fd();
+    let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// An async reader for the read end of a pipe.
+pub fn receiver(fd: OwnedFd) -> io::Result<pipe::Receiver> {
+    nonblocking(&fd)?;
     pipe::Receiver::from_owned_fd_unchecked(fd)
+}
+
+/// An async writer for the write end of a pipe.
+pub fn sender(fd: OwnedFd) -> io::Result<pipe::Sender> {
+    nonblocking(&fd)?;
+    pipe::Sender::from_owned_fd_unchecked(fd)
 }
 
 /// A started run being supervised.

@@ -251,7 +251,7 @@ struct ChildFds {
 const REPORT_FD: c_int = 3;
 
 /// Descriptor on which a pooled runtime says it has booted.
-pub const READY_FD: c_int = 4;
+pub const READY_FD: c_int = 63;
 
 unsafe fn errno() -> i32 {
     *libc::__errno_location()
@@ -291,6 +291,7 @@ unsafe fn init_main(launch: &Launch, fds: &ChildFds) -> ! {
     let err = libc::fcntl(fds.err, libc::F_DUPFD_CLOEXEC, 10);
     let rep = libc::fcntl(fds.report, libc::F_DUPFD_CLOEXEC, 10);
     let sync = if fds.sync >= 0 { libc::fcntl(fds.sync, libc::F_DUPFD_CLOEXEC, 10) } else { -1 };
+    let ready = if fds.ready >= 0 { libc::fcntl(fds.ready, libc::F_DUPFD_CLOEXEC, 10) } else { -1 };
     if out < 0 || err < 0 || rep < 0 {
         libc::_exit(127);
     }
@@ -304,21 +305,25 @@ unsafe fn init_main(launch: &Launch, fds: &ChildFds) -> ! {
     check!(move_fd(out, 1), rep, Stage::Fds);
     check!(move_fd(err, 2), rep, Stage::Fds);
     check!(libc::dup3(rep, REPORT_FD, libc::O_CLOEXEC), rep, Stage::Fds);
-    // The readiness pipe of a pooled process is inherited by the runtime
-    // (no close-on-exec) at a fixed number; its runner closes it.
-    let mut keep_from = REPORT_FD + 1;
-    if fds.ready >= 0 {
-        check!(libc::dup2(fds.ready, READY_FD), rep, Stage::Fds);
-        keep_from = READY_FD + 1;
+    // The sync pipe goes above the readiness descriptor, which a pooled
+    // process's runtime inherits (no close-on-exec) at a fixed, high number
+    // so the runtime's own descriptors are numbered as in a cold run.
+    let sync = if sync >= 0 { libc::fcntl(sync, libc::F_DUPFD_CLOEXEC, READY_FD + 1) } else { -1 };
+    if ready >= 0 {
+        check!(move_fd(ready, READY_FD), rep, Stage::Fds);
     }
-    let sync = if sync >= 0 { libc::fcntl(sync, libc::F_DUPFD_CLOEXEC, keep_from) } else { -1 };
     // Drop every other inherited descriptor: the host's sockets and other
     // runs' pipes must not be held open by this process.
-    if sync > keep_from {
-        libc::syscall(libc::SYS_close_range, keep_from as u32, (sync - 1) as u32, 0u32);
+    let mut from = REPORT_FD + 1;
+    for keep in [if ready >= 0 { READY_FD } else { -1 }, sync] {
+        if keep >= from {
+            if keep > from {
+                libc::syscall(libc::SYS_close_range, from as u32, (keep - 1) as u32, 0u32);
+            }
+            from = keep + 1;
+        }
     }
-    let keep_from = if sync >= 0 { sync + 1 } else { keep_from };
-    libc::syscall(libc::SYS_close_range, keep_from as u32, u32::MAX, 0u32);
+    libc::syscall(libc::SYS_close_range, from as u32, u32::MAX, 0u32);
     let rep = REPORT_FD;
 
     if sync >= 0 {
@@ -373,7 +378,9 @@ unsafe fn init_main(launch: &Launch, fds: &ChildFds) -> ! {
     libc::close(1);
     libc::close(2);
     libc::close(rep);
-    libc::close(READY_FD);
+    if ready >= 0 {
+        libc::close(READY_FD);
+    }
 
     let mut code = 0;
     loop {
