@@ -285,6 +285,20 @@ unsafe fn move_fd(fd: c_int, target: c_int) -> c_int {
 
 unsafe fn init_main(launch: &Launch, fds: &ChildFds) -> ! {
     let iso = &launch.isolation;
+    // First of all, block the signals the init waits for (so none is lost,
+    // including the parent-death signal during setup) and drop the host's
+    // signal handlers, which must never run in this copy of the host.
+    let mut wait_set: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut wait_set);
+    for s in [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
+        libc::sigaddset(&mut wait_set, s);
+    }
+    libc::sigprocmask(libc::SIG_BLOCK, &wait_set, std::ptr::null_mut());
+    for sig in 1..libc::SIGRTMAX() {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
     // Raise every descriptor we keep above the standard range first, so the
     // moves below cannot clobber one another.
     let out = libc::fcntl(fds.out, libc::F_DUPFD_CLOEXEC, 10);
@@ -335,7 +349,10 @@ unsafe fn init_main(launch: &Launch, fds: &ChildFds) -> ! {
     }
 
     libc::setsid();
-    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    // SIGTERM, which the init waits for: when the host dies, the init still
+    // sweeps what the run started before it exits (without a PID namespace
+    // nothing else would).
+    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
     // This process is a copy of the host: keep its memory and environment
     // out of reach of /proc readers.
     libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -353,16 +370,6 @@ unsafe fn init_main(launch: &Launch, fds: &ChildFds) -> ! {
     if !pid_ns {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     }
-
-    // Block the signals the init waits for, so none is lost between the
-    // fork and sigwaitinfo.
-    let mut wait_set: libc::sigset_t = std::mem::zeroed();
-    let mut old_set: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut wait_set);
-    for s in [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
-        libc::sigaddset(&mut wait_set, s);
-    }
-    libc::sigprocmask(libc::SIG_BLOCK, &wait_set, &mut old_set);
 
     let child = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0usize, 0usize, 0usize, 0usize);
     if child < 0 {
