@@ -679,9 +679,15 @@ unsafe fn runtime_main(launch: &Launch, rep: c_int) -> ! {
         let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
         check!(libc::setrlimit(res as _, &lim), rep, Stage::Rlimit);
     }
+    if iso.no_new_privs {
+        // Empty the capability bounding set while the process may still
+        // (it needs CAP_SETPCAP in its namespace); errors mean there was
+        // nothing to drop.
+        for cap in 0..=libc::c_ulong::from(63u8) {
+            libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
+        }
+    }
     if let Some((uid, gid)) = iso.ids {
-        // setgroups is refused after `deny`; an empty list is what we want
-        // either way.
         switch_ids(uid, gid, rep);
     }
     if iso.no_new_privs {

@@ -193,13 +193,25 @@ pub fn plan(policy: &Policy, caps: &Capabilities, paths: &RunPaths, root_dir: Op
 
     if caps.user_namespaces {
         iso.clone_flags = libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWIPC;
-        iso.id_maps = Some(IdMaps {
-            uid_map: format!("{run_uid} {run_uid} 1\n"),
-            gid_map: format!("{run_gid} {run_gid} 1\n"),
-            deny_setgroups: !root_host,
+        iso.id_maps = Some(if dropping {
+            // The init stays host root (mapped to itself) so that it can
+            // reach bind sources under 0700 directories such as /root; the
+            // script process switches to the unprivileged uid before
+            // `execve`, with no capabilities and `no_new_privs`.
+            IdMaps {
+                uid_map: format!("0 0 1\n{run_uid} {run_uid} 1\n"),
+                gid_map: format!("0 0 1\n{run_gid} {run_gid} 1\n"),
+                deny_setgroups: false,
+            }
+        } else {
+            IdMaps {
+                uid_map: format!("{run_uid} {run_uid} 1\n"),
+                gid_map: format!("{run_gid} {run_gid} 1\n"),
+                deny_setgroups: !root_host,
+            }
         });
         if dropping {
-            iso.init_ids = Some((run_uid, run_gid));
+            iso.ids = Some((run_uid, run_gid));
             chown_to = Some((run_uid, run_gid));
         }
         report.enforced[3] = true;
