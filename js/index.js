@@ -128,7 +128,8 @@ function esmResult(raw) {
     } else if (payload.ok) {
       out = { result: payload.result, stdout: raw.stdout, stderr: raw.stderr, timedOut: false };
     } else {
-      out = { error: payload.error, stack: payload.stack, stdout: raw.stdout, stderr: raw.stderr, timedOut: false };
+      const error = raw.limitError != null ? raw.limitError : payload.error;
+      out = { error, stack: payload.stack, stdout: raw.stdout, stderr: raw.stderr, timedOut: false };
     }
   }
   if (raw.outputTruncated) out.outputTruncated = true;

@@ -14,7 +14,7 @@ pub mod sandbox;
 pub mod shell;
 pub mod text;
 
-use napi::bindgen_prelude::PromiseRaw;
+use napi::bindgen_prelude::{PromiseRaw, Utf16String};
 use napi::Env;
 
 /// Pairs from a flat `[key, value, key, value, …]` list (keeps the caller's
@@ -56,6 +56,8 @@ pub struct EsmRunOutput {
     pub timed_out: bool,
     pub output_truncated: bool,
     pub error: Option<String>,
+    /// Replaces a reported error that a resource limit caused.
+    pub limit_error: Option<String>,
     pub sandbox_json: String,
 }
 
@@ -86,6 +88,7 @@ pub fn run_esm_native(env: &Env, input: EsmRunInput) -> napi::Result<PromiseRaw<
             timed_out: reply.timed_out,
             output_truncated: reply.output_truncated,
             error: reply.error,
+            limit_error: reply.limit_error,
             sandbox_json: reply.sandbox_json,
         })
     })
@@ -218,17 +221,29 @@ pub fn sandbox_capabilities() -> String {
     sandbox::caps::capabilities().to_json().to_string()
 }
 
-/// `normaliseUserScript(userScript)`.
+/// `normaliseUserScript(userScript)`. Strings cross as UTF-16 so that lone
+/// surrogates survive, as they do in the original.
 #[napi(js_name = "normaliseUserScript")]
-pub fn normalise_user_script(user_script: String) -> String {
-    esm::normalise::normalise_user_script(&user_script)
+pub fn normalise_user_script(user_script: Utf16String) -> Utf16String {
+    let src = text::js_string::from_utf16(&user_script);
+    Utf16String::from(text::js_string::to_utf16(&esm::normalise::normalise_user_script(&src)))
 }
 
 /// `rewriteHelperImports({ userScript, helperModuleName, helperUrl })`,
 /// with the fields passed positionally by the JavaScript layer.
 #[napi(js_name = "rewriteHelperImportsNative")]
-pub fn rewrite_helper_imports(user_script: String, helper_module_name: String, helper_url: String) -> String {
-    esm::helpers::rewrite_helper_imports(&user_script, &helper_module_name, &helper_url)
+pub fn rewrite_helper_imports(
+    user_script: Utf16String,
+    helper_module_name: Utf16String,
+    helper_url: Utf16String,
+) -> Utf16String {
+    use text::js_string::{from_utf16, to_utf16};
+    let out = esm::helpers::rewrite_helper_imports(
+        &from_utf16(&user_script),
+        &from_utf16(&helper_module_name),
+        &from_utf16(&helper_url),
+    );
+    Utf16String::from(to_utf16(&out))
 }
 
 /// True when `name` is usable as the helper function's name.

@@ -120,3 +120,90 @@ mod tests {
         assert_eq!(utf8_safe_prefix_len(b"\xFF\xFF\xFF", 2), 2);
     }
 }
+
+/// Lossless passage of JavaScript strings (UTF-16, possibly with lone
+/// surrogates) through Rust `String`s, for the pure transforms, whose
+/// results must keep every code unit of the input as the original's did.
+///
+/// A lone surrogate `0xD800 + k` becomes [`ESCAPE`] followed by
+/// `U+F0000 + k`; a literal [`ESCAPE`] is doubled. Neither escape character
+/// is whitespace or part of any pattern the transforms look for.
+pub mod js_string {
+    /// The escape character (a noncharacter).
+    pub const ESCAPE: char = '\u{FFFF}';
+    const BASE: u32 = 0xF0000;
+
+    /// UTF-16 code units to an escaped `String`.
+    pub fn from_utf16(units: &[u16]) -> String {
+        let mut out = String::with_capacity(units.len());
+        for r in char::decode_utf16(units.iter().copied()) {
+            match r {
+                Ok(ESCAPE) => {
+                    out.push(ESCAPE);
+                    out.push(ESCAPE);
+                }
+                Ok(c) => out.push(c),
+                Err(e) => {
+                    out.push(ESCAPE);
+                    out.push(char::from_u32(BASE + (e.unpaired_surrogate() as u32 - 0xD800)).expect("in range"));
+                }
+            }
+        }
+        out
+    }
+
+    /// An escaped `String` back to UTF-16 code units.
+    pub fn to_utf16(s: &str) -> Vec<u16> {
+        let mut out = Vec::with_capacity(s.len());
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == ESCAPE {
+                match chars.next() {
+                    Some(ESCAPE) | None => out.push(0xFFFF),
+                    Some(n) => out.push((0xD800 + (n as u32 - BASE)) as u16),
+                }
+            } else {
+                let mut buf = [0u16; 2];
+                out.extend_from_slice(c.encode_utf16(&mut buf));
+            }
+        }
+        out
+    }
+
+    /// Rewrites escaped lone surrogates inside JSON text as `\uXXXX`
+    /// escapes, as `JSON.stringify` writes them.
+    pub fn json_escapes(json: &str) -> String {
+        if !json.contains(ESCAPE) {
+            return json.to_owned();
+        }
+        let mut out = String::with_capacity(json.len());
+        let mut chars = json.chars();
+        while let Some(c) = chars.next() {
+            if c == ESCAPE {
+                match chars.next() {
+                    Some(ESCAPE) | None => {
+                        out.push(ESCAPE);
+                        out.push(ESCAPE);
+                    }
+                    Some(n) => out.push_str(&format!("\\u{:04x}", 0xD800 + (n as u32 - BASE))),
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn round_trip_keeps_every_code_unit() {
+            let units: Vec<u16> = vec![0x61, 0xD800, 0x62, 0xFFFF, 0xDC00, 0xD83D, 0xDE00, 0xDBFF];
+            let s = from_utf16(&units);
+            assert_eq!(to_utf16(&s), units);
+            assert_eq!(json_escapes(&from_utf16(&[0x22, 0xD800, 0x22])), "\"\\ud800\"");
+        }
+    }
+}

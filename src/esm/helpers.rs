@@ -47,7 +47,7 @@ pub fn helper_module_source(function_name: &str) -> String {
 /// Quotes a string as `JSON.stringify` would (for strings that came from
 /// Rust, which cannot hold lone surrogates, the output is identical).
 pub fn json_quote(s: &str) -> String {
-    serde_json::to_string(s).expect("strings always serialise")
+    crate::text::js_string::json_escapes(&serde_json::to_string(s).expect("strings always serialise"))
 }
 
 /// Rewrites `from "<name>"`, `from '<name>'`, `import "<name>"` and

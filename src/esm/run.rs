@@ -53,6 +53,10 @@ pub struct EsmReply {
     pub output_truncated: bool,
     /// An error decided here (timeout, abort, limit, refusal).
     pub error: Option<String>,
+    /// Replaces the reported error when the script's own error was caused
+    /// by a resource limit (an allocation that failed under the memory
+    /// limit, caught and reported by the runner).
+    pub limit_error: Option<String>,
     /// `EffectiveSandbox` as JSON.
     pub sandbox_json: String,
 }
@@ -98,12 +102,27 @@ pub fn limit_error(policy: &Policy, code: i32, stderr: &str) -> Option<String> {
         }
     }
     if let Some(mem) = r.memory_bytes {
-        let oom = ["heap out of memory", "Array buffer allocation failed", "Out of memory", "Allocation failed", "OutOfMemoryError"];
-        if code != 0 && oom.iter().any(|p| stderr.contains(p)) {
+        if code != 0 && OOM_MESSAGES.iter().any(|p| stderr.contains(p)) {
             return Some(format!("Script exceeded the memory limit ({mem} bytes)"));
         }
     }
     None
+}
+
+const OOM_MESSAGES: &[&str] =
+    &["heap out of memory", "Array buffer allocation failed", "Out of memory", "Allocation failed", "OutOfMemoryError"];
+
+/// When the report is an error thrown by a failed allocation under the
+/// memory limit, the error that names the limit.
+fn reported_limit_error(policy: &Policy, payload_json: &str) -> Option<String> {
+    let mem = policy.resources.memory_bytes.filter(|_| policy.enabled)?;
+    if !OOM_MESSAGES.iter().any(|m| payload_json.contains(m)) {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_str(payload_json).ok()?;
+    let msg = v.get("error")?.as_str()?;
+    (v.get("ok") == Some(&serde_json::Value::Bool(false)) && OOM_MESSAGES.iter().any(|m| msg.contains(m)))
+        .then(|| format!("Script exceeded the memory limit ({mem} bytes): {msg}"))
 }
 
 /// Runs one ESM request.
@@ -162,7 +181,9 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
     };
     let ctx = RunCtx { policy: &policy, markers: Markers::fresh(), max_output, dropped: &dropped, timeout };
 
-    if pool::size() > 0 && !pool::env_needs_cold_start(&req.env) {
+    // Judged on what reaches the script: dropped keys do not count.
+    let injected = crate::env::build(&[], &req.env).0;
+    if pool::size() > 0 && !pool::env_needs_cold_start(&injected) {
         let key = pool::PoolKey {
             exe: runtime.exe.clone(),
             is_bun: runtime.is_bun,
@@ -319,8 +340,9 @@ fn reply_from(outcome: process::Outcome, ctx: &RunCtx<'_>, sandbox_json: String)
             reply.stdout = js_trim(&decode_output(&outcome.stdout)).to_owned();
             let stderr = decode_output(&outcome.stderr);
             let x = extract_report(&stderr, &ctx.markers);
-            if x.payload_json.is_none() {
-                reply.error = limit_error(ctx.policy, code, &stderr);
+            match &x.payload_json {
+                None => reply.error = limit_error(ctx.policy, code, &stderr),
+                Some(json) => reply.limit_error = reported_limit_error(ctx.policy, json),
             }
             reply.stderr = x.stderr;
             reply.payload_json = x.payload_json;
