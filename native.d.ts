@@ -63,6 +63,8 @@ export interface EsmRunOutput {
   timedOut: boolean
   outputTruncated: boolean
   error?: string
+  /** Replaces a reported error that a resource limit caused. */
+  limitError?: string
   sandboxJson: string
 }
 
@@ -87,7 +89,10 @@ export declare function isAcceptableCorrelationId(id: string): boolean
 /** True when `name` is usable as the helper function's name. */
 export declare function isValidHelperName(name: string): boolean
 
-/** `normaliseUserScript(userScript)`. */
+/**
+ * `normaliseUserScript(userScript)`. Strings cross as UTF-16 so that lone
+ * surrogates survive, as they do in the original.
+ */
 export declare function normaliseUserScript(userScript: string): string
 
 /**

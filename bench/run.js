@@ -12,7 +12,8 @@
 // Output: a Markdown report on stdout (progress goes to stderr) and
 // bench/results/latest.json.
 //
-// Options: --quick (under two minutes on 2 cores), --json <path>.
+// Options: --quick (under two minutes on 2 cores), --no-warm (leave out the
+// warm-pool contenders), --json <path> (default bench/results/latest.json).
 
 const fs = require('node:fs');
 const os = require('node:os');
@@ -32,13 +33,14 @@ const MiB = 1024 * 1024;
 // ---------------------------------------------------------------------------
 
 function parseArgs(argv) {
-  const options = { quick: false, json: path.join(__dirname, 'results', 'latest.json') };
+  const options = { quick: false, warm: true, json: path.join(__dirname, 'results', 'latest.json') };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--quick') options.quick = true;
+    else if (arg === '--no-warm') options.warm = false;
     else if (arg === '--json') options.json = path.resolve(argv[++i]);
     else if (arg === '--help' || arg === '-h') {
-      process.stdout.write('usage: node bench/run.js [--quick] [--json <path>]\n');
+      process.stdout.write('usage: node bench/run.js [--quick] [--no-warm] [--json <path>]\n');
       process.exit(0);
     } else throw new Error(`unknown argument: ${arg}`);
   }
@@ -49,8 +51,8 @@ function plan(quick) {
   return quick
     ? {
         // rounds × runs per round, sequential
-        sequential: { trivial: [3, 10], stdout100k: [2, 8], sleep50: [2, 6] },
-        throughput: { rounds: 2, levels: [8, 32], runs: { 8: 24, 32: 64 } },
+        sequential: { trivial: [3, 8], stdout100k: [2, 6], sleep50: [2, 5] },
+        throughput: { rounds: 2, levels: [8, 32], runs: { 8: 16, 32: 32 } },
         rssRuns: 200,
         floodBytes: 1024 * MiB,
       }
@@ -114,8 +116,13 @@ function findOnPath(name) {
 }
 
 function findRuntimes() {
-  const node = typeof process.versions.bun === 'string' ? findOnPath('node') : process.execPath;
-  const bunCandidates = [process.env.SCRIPTCAGE_BENCH_BUN, path.join(ROOT, 'node_modules', '.bin', 'bun'), findOnPath('bun')];
+  let node = typeof process.versions.bun === 'string' ? findOnPath('node') : process.execPath;
+  // SCRIPTCAGE_BENCH_NODE / SCRIPTCAGE_BENCH_BUN pick the executables (a
+  // path that does not run counts as a missing runtime).
+  const envNode = process.env.SCRIPTCAGE_BENCH_NODE;
+  const envBun = process.env.SCRIPTCAGE_BENCH_BUN;
+  if (envNode) node = envNode;
+  const bunCandidates = envBun ? [envBun] : [path.join(ROOT, 'node_modules', '.bin', 'bun'), findOnPath('bun')];
   const runtimes = {};
   const nodeVersion = node && versionOf(node);
   runtimes.node = nodeVersion ? { path: node, version: nodeVersion.replace(/^v/, '') } : null;
@@ -166,7 +173,7 @@ function scriptcageStatus() {
 // Contenders
 // ---------------------------------------------------------------------------
 
-function contenders(runtimes, sc) {
+function contenders(runtimes, sc, options) {
   const list = [];
   const missing = (rt) => `skipped: ${rt} not found${rt === 'bun' ? ' (the `bun` dev dependency: run `npm install`)' : ''}`;
   const seedOk = fs.existsSync(SEED_PATH);
@@ -184,6 +191,7 @@ function contenders(runtimes, sc) {
         if (!runtimes[runtime]) skip = missing(runtime);
         else if (!sc.loaded) skip = `skipped: scriptcage does not load (${sc.reason})`;
         else if (warm && !sc.hasPool) skip = 'skipped: warm pool not implemented';
+        else if (warm && !options.warm) skip = 'skipped: --no-warm';
         list.push({
           id: `sc-${runtime}-${warm ? 'warm' : 'cold'}-${profile}`,
           label: `scriptcage ${runtime === 'bun' ? 'Bun' : 'Node'} ${warm ? 'warm' : 'cold'}, ${profile}`,
@@ -369,20 +377,24 @@ function roundOrder(list, round) {
   return round % 2 === 0 ? list : [...list].reverse();
 }
 
-async function startWorkers(list, runtimes, tck) {
+/** Starts a worker for each contender that is not skipped; a failure skips the contender. */
+async function startWorkers(list, runtimes, tck, onError) {
   const workers = new Map();
-  for (const c of list) {
-    if (c.skip) continue;
-    const w = new Worker(c, runtimes, tck);
-    try {
-      const info = await w.ready();
-      c.workerRuntime = info.runtime;
-      workers.set(c.id, w);
-    } catch (e) {
-      c.skip = `failed to start: ${e.message.slice(0, 300)}`;
-      w.kill();
-    }
-  }
+  await Promise.all(
+    list
+      .filter((c) => !c.skip)
+      .map(async (c) => {
+        const w = new Worker(c, runtimes, tck);
+        try {
+          const info = await w.ready();
+          c.workerRuntime = info.runtime;
+          workers.set(c.id, w);
+        } catch (e) {
+          onError(c, `failed to start: ${e.message.slice(0, 300)}`);
+          w.kill();
+        }
+      }),
+  );
   return workers;
 }
 
@@ -401,6 +413,12 @@ async function interleaved(list, workers, rounds, makeRequest, results, what) {
     }
     log(`${what}: round ${round + 1}/${rounds}`);
   }
+}
+
+function countRuns(id, ...phases) {
+  let n = 0;
+  for (const phase of phases) for (const byId of Object.values(phase)) for (const b of byId[id] || []) n += b.latencies.length;
+  return n;
 }
 
 function runCorrelation(runtimes, quick) {
@@ -442,30 +460,49 @@ function runCorrelation(runtimes, quick) {
 // ---------------------------------------------------------------------------
 
 function targets(ctx) {
-  const { list, seq, thr, rss, flood, corr, cores, sc, rssRuns } = ctx;
+  const { list, seq, thr, rss, flood, corr, cores, rssRuns } = ctx;
+  const byId = Object.fromEntries(list.map((c) => [c.id, c]));
   const p50 = (id, workload = 'trivial') => (seq[workload] && seq[workload][id] ? seq[workload][id].p50 : NaN);
   const c8 = (id) => (thr[8] && thr[8][id] ? thr[8][id].runsPerSecond : NaN);
+  // Why a figure is missing: the first skipped contender it depends on.
+  const missing = (deps) => {
+    for (const id of deps) {
+      const skip = byId[id] && byId[id].skip;
+      if (skip === 'skipped: warm pool not implemented') return 'pool not implemented';
+      if (skip) return skip.replace(/^skipped: /, '');
+    }
+    return 'not measured';
+  };
   const rows = [];
-  const add = (id, scope, measured, target, ok, na) =>
-    rows.push({ id, scope, measured, target, status: na ? `n/a (${na})` : ok === null ? 'n/a (not measured)' : ok ? 'met' : 'NOT met' });
-  const verdict = (x, pass) => (Number.isFinite(x) ? pass(x) : null);
+  const add = (id, scope, value, measured, target, pass, deps) => {
+    const ok = Number.isFinite(value);
+    rows.push({
+      id,
+      scope,
+      value: ok ? value : null,
+      measured: ok ? measured : '—',
+      target,
+      status: !ok ? `n/a (${missing(deps)})` : pass(value) ? 'met' : 'NOT met',
+    });
+  };
   const rtName = (rt) => (rt === 'bun' ? 'Bun' : 'Node');
-  const poolMissing = sc.loaded && !sc.hasPool ? 'pool not implemented' : null;
 
   // T1: warm p50 ≤ seed p50 / 8.
   for (const rt of ['node', 'bun']) {
     for (const profile of ['off', 'standard']) {
-      const warm = p50(`sc-${rt}-warm-${profile}`);
+      const id = `sc-${rt}-warm-${profile}`;
+      const warm = p50(id);
       const seed = p50('seed-bun');
       const r = warm / seed;
-      add('T1', `${rtName(rt)} warm, ${profile}`, Number.isFinite(r) ? `${fmt(warm)} ms vs seed ${fmt(seed)} ms = 1/${fmt(1 / r)}` : '—', '≤ 1/8 of seed p50', verdict(r, (x) => x <= 1 / 8), poolMissing);
+      add('T1', `${rtName(rt)} warm, ${profile}`, r, `${fmt(warm)} ms vs seed ${fmt(seed)} ms = 1/${fmt(1 / r)}`, '≤ 1/8 of seed p50', (x) => x <= 1 / 8, [id, 'seed-bun']);
     }
   }
   // T2: cold p50 − bare p50 ≤ 3 ms.
   for (const rt of ['node', 'bun']) {
     for (const profile of ['off', 'standard']) {
-      const d = p50(`sc-${rt}-cold-${profile}`) - p50(`bare-${rt}`);
-      add('T2', `${rtName(rt)} cold, ${profile}`, Number.isFinite(d) ? `${signed(d)} ms` : '—', '≤ 3 ms over bare start', verdict(d, (x) => x <= 3));
+      const id = `sc-${rt}-cold-${profile}`;
+      const d = p50(id) - p50(`bare-${rt}`);
+      add('T2', `${rtName(rt)} cold, ${profile}`, d, `${signed(d)} ms (${fmt(p50(id))} − ${fmt(p50(`bare-${rt}`))})`, '≤ 3 ms over bare start', (x) => x <= 3, [id, `bare-${rt}`]);
     }
   }
   // T3: c8 ≥ 1.5 × seed (Bun); c8 ≥ 85 % of cores ÷ CPU-s of a bare start.
@@ -473,7 +510,7 @@ function targets(ctx) {
     for (const profile of ['off', 'standard']) {
       const id = `sc-bun-${mode}-${profile}`;
       const r = c8(id) / c8('seed-bun');
-      add('T3', `Bun ${mode}, ${profile} vs seed @ c8`, Number.isFinite(r) ? `${fmt(c8(id))} ÷ ${fmt(c8('seed-bun'))} runs/s = ${fmt(r, 2)}×` : '—', '≥ 1.5×', verdict(r, (x) => x >= 1.5), mode === 'warm' ? poolMissing : null);
+      add('T3', `Bun ${mode}, ${profile} vs seed @ c8`, r, `${fmt(c8(id))} ÷ ${fmt(c8('seed-bun'))} runs/s = ${fmt(r, 2)}×`, '≥ 1.5×', (x) => x >= 1.5, [id, 'seed-bun']);
     }
   }
   for (const rt of ['node', 'bun']) {
@@ -486,41 +523,54 @@ function targets(ctx) {
         add(
           'T3',
           `${rtName(rt)} ${mode}, ${profile} vs CPU ceiling @ c8`,
-          Number.isFinite(r) ? `${fmt(c8(id))} ÷ (${cores} ÷ ${fmt(bareCpu * 1000)} ms = ${fmt(ceiling)}) = ${fmt(r * 100, 0)} %` : '—',
+          r,
+          `${fmt(c8(id))} ÷ (${cores} ÷ ${fmt(bareCpu * 1000)} ms = ${fmt(ceiling)}) = ${fmt(r * 100, 0)} %`,
           '≥ 85 %',
-          verdict(r, (x) => x >= 0.85),
-          mode === 'warm' ? poolMissing : null,
+          (x) => x >= 0.85,
+          [id, `bare-${rt}`],
         );
       }
     }
   }
   // T4: standard − off p50.
   for (const rt of ['node', 'bun']) {
-    const d = p50(`sc-${rt}-cold-standard`) - p50(`sc-${rt}-cold-off`);
-    add('T4', `${rtName(rt)} cold`, Number.isFinite(d) ? `${signed(d)} ms` : '—', '≤ 5 ms', verdict(d, (x) => x <= 5));
-    const dw = p50(`sc-${rt}-warm-standard`) - p50(`sc-${rt}-warm-off`);
-    add('T4', `${rtName(rt)} warm`, Number.isFinite(dw) ? `${signed(dw)} ms` : '—', '≤ 1 ms', verdict(dw, (x) => x <= 1), poolMissing);
+    for (const [mode, limit] of [['cold', 5], ['warm', 1]]) {
+      const on = `sc-${rt}-${mode}-standard`;
+      const off = `sc-${rt}-${mode}-off`;
+      const d = p50(on) - p50(off);
+      add('T4', `${rtName(rt)} ${mode}`, d, `${signed(d)} ms (${fmt(p50(on))} − ${fmt(p50(off))})`, `≤ ${limit} ms`, (x) => x <= limit, [on, off]);
+    }
   }
-  // T5: RSS growth.
+  // T5: host RSS growth.
   for (const c of list) {
-    if (c.kind !== 'scriptcage' || (c.skip && c.warm && poolMissing)) continue;
-    const g = rss[c.id] ? rss[c.id].growth : NaN;
-    add('T5', `${c.label}: after ${rssRuns} runs`, Number.isFinite(g) ? mib(g) : '—', '≤ 50 MiB', verdict(g, (x) => x <= 50 * MiB));
+    if (c.kind !== 'scriptcage') continue;
+    const r = rss[c.id];
+    const g = r ? r.growth : NaN;
+    add('T5', `${c.label}: after ${r && r.runs ? r.runs : rssRuns} runs`, g, mib(g), '≤ 50 MiB', (x) => x <= 50 * MiB, [c.id]);
   }
   for (const c of list) {
-    if (c.kind !== 'scriptcage' || (c.skip && c.warm && poolMissing)) continue;
+    if (c.kind !== 'scriptcage') continue;
     const g = flood[c.id] ? flood[c.id].peakGrowth : NaN;
-    add('T5', `${c.label}: 1 GiB flood (peak)`, Number.isFinite(g) ? mib(g) : '—', '≤ 20 MiB', verdict(g, (x) => x <= 20 * MiB));
+    add('T5', `${c.label}: 1 GiB flood (peak)`, g, mib(g), '≤ 20 MiB', (x) => x <= 20 * MiB, [c.id]);
   }
-  // T6: correlation ids.
+  // T6: correlation ids (bench/correlation.js decides met / not met).
   for (const rt of ['node', 'bun']) {
     const j = corr[rt] && corr[rt].json;
     if (!j) {
-      add('T6', `${rtName(rt)}`, '—', '', null, corr[rt] ? corr[rt].skip.replace(/^skipped: /, '') : 'not run');
+      const why = corr[rt] ? corr[rt].skip.replace(/^skipped: /, '') : 'not run';
+      rows.push({ id: 'T6', scope: rtName(rt), value: null, measured: '—', target: '', status: `n/a (${why})` });
       continue;
     }
-    add('T6', `${rtName(rt)} mint`, `${fmt(j.mintRatio, 2)}× randomUUID`, `≥ ${j.target.mintRatio}×`, j.met.mint);
-    add('T6', `${rtName(rt)} pass-through`, `${fmt(j.callsPerSecond.passThrough / 1e6, 2)} M/s`, '≥ 3 M/s', j.met.passThrough);
+    const pass = (ok) => (ok ? 'met' : 'NOT met');
+    rows.push({ id: 'T6', scope: `${rtName(rt)} mint`, value: j.mintRatio, measured: `${fmt(j.mintRatio, 2)}× randomUUID`, target: `≥ ${j.target.mintRatio}×`, status: pass(j.met.mint) });
+    rows.push({
+      id: 'T6',
+      scope: `${rtName(rt)} pass-through`,
+      value: j.callsPerSecond.passThrough,
+      measured: `${fmt(j.callsPerSecond.passThrough / 1e6, 2)} M/s`,
+      target: '≥ 3 M/s',
+      status: pass(j.met.passThrough),
+    });
   }
   return rows;
 }
@@ -538,11 +588,23 @@ async function main() {
   const tck = clkTck();
   const sc = scriptcageStatus();
   const loadStart = loadavg();
-  const list = contenders(runtimes, sc);
+  const list = contenders(runtimes, sc, options);
   for (const c of list) if (c.skip) log(`${c.id}: ${c.skip}`);
 
+  const phases = {};
+  let phaseStart = Date.now();
+  const phaseDone = (name) => {
+    phases[name] = (Date.now() - phaseStart) / 1000;
+    log(`${name}: ${phases[name].toFixed(1)} s`);
+    phaseStart = Date.now();
+  };
+
   log(`starting ${list.filter((c) => !c.skip).length} workers`);
-  const workers = await startWorkers(list, runtimes, tck);
+  const workers = await startWorkers(list, runtimes, tck, (c, why) => {
+    c.skip = why;
+    log(`${c.id}: ${why}`);
+  });
+  phaseDone('start');
   const live = () => list.filter((c) => !c.skip && workers.has(c.id));
 
   // 1. Sequential latency, every workload.
@@ -551,6 +613,7 @@ async function main() {
     seqRaw[name] = {};
     await interleaved(live(), workers, rounds, () => ({ op: 'batch', workload: name, iterations: runs, concurrency: 1 }), seqRaw[name], `sequential ${name}`);
   }
+  phaseDone('sequential');
   // 2. Throughput of the trivial module at concurrency 8 and 32 (1 is the sequential phase).
   const thrRaw = {};
   for (const level of p.throughput.levels) {
@@ -564,34 +627,46 @@ async function main() {
       `throughput c${level}`,
     );
   }
-  // 3. Host RSS growth over N runs (trivial, concurrency 8), in the warmed-up worker.
+  phaseDone('throughput');
+  // 3. Host RSS growth of each warmed-up worker over all its runs so far,
+  //    topped up with trivial runs at concurrency 8 to reach the planned count.
   const rss = {};
   for (const c of live()) {
     if (c.kind === 'bare') continue;
-    log(`rss: ${c.id} (${p.rssRuns} runs)`);
+    const done = countRuns(c.id, seqRaw, thrRaw);
+    const topUp = Math.max(0, p.rssRuns - done);
+    log(`rss: ${c.id} (${done} runs so far, ${topUp} more)`);
     try {
-      const r = await workers.get(c.id).request({ op: 'rss', workload: 'trivial', iterations: p.rssRuns, concurrency: 8 });
+      const r = await workers.get(c.id).request({ op: 'rss', workload: 'trivial', topUp, concurrency: 8 });
       rss[c.id] = { ...r, growth: r.rssAfter - r.rssBefore };
     } catch (e) {
       rss[c.id] = { error: e.message.slice(0, 300) };
     }
   }
   await Promise.all([...workers.values()].map((w) => w.close()));
+  phaseDone('rss');
 
-  // 4. 1 GiB output flood, each scriptcage contender in a fresh worker.
+  // 4. 1 GiB output flood, each scriptcage contender in a fresh worker
+  //    (started together, flooded one at a time).
   const flood = {};
   const floodSkip = {};
+  const floodList = [];
   for (const c of list) {
-    if (c.kind === 'bare') continue;
     if (c.kind === 'seed') {
-      floodSkip[c.id] = 'skipped: the seed reads all output into host memory (`new Response(stdout).text()`), so a 1 GiB flood would need > 1 GiB (and 2 GiB as UTF-16) of host RAM';
-      continue;
+      floodSkip[c.id] =
+        'skipped: the seed reads all output into host memory (`new Response(stdout).text()`), so a 1 GiB flood would need over 1 GiB (2 GiB as a UTF-16 string) of host RAM and would measure only that';
+    } else if (c.kind === 'scriptcage' && !c.skip) {
+      floodList.push({ ...c });
     }
-    if (c.skip) continue;
+  }
+  const floodWorkers = await startWorkers(floodList, runtimes, tck, (c, why) => {
+    flood[c.id] = { error: why };
+  });
+  for (const c of floodList) {
+    const w = floodWorkers.get(c.id);
+    if (!w) continue;
     log(`flood: ${c.id}`);
-    const w = new Worker(c, runtimes, tck);
     try {
-      await w.ready();
       const r = await w.request({ op: 'flood', bytes: p.floodBytes }, 300_000);
       flood[c.id] = { ...r, peakGrowth: r.rssPeak - r.rssBefore };
       await w.close();
@@ -600,9 +675,11 @@ async function main() {
       w.kill();
     }
   }
+  phaseDone('flood');
 
   // 5. correlationId() vs crypto.randomUUID(), via bench/correlation.js.
   const corr = runCorrelation(runtimes, options.quick);
+  phaseDone('correlation');
 
   // ---- summaries
   const seq = {};
@@ -616,7 +693,7 @@ async function main() {
     for (const [id, batches] of Object.entries(byId)) thr[level][id] = summariseBatches(batches);
   }
   const durationS = (Date.now() - started) / 1000;
-  const targetRows = targets({ list, seq, thr, rss, flood, corr, cores, sc, rssRuns: p.rssRuns });
+  const targetRows = targets({ list, seq, thr, rss, flood, corr, cores, rssRuns: p.rssRuns });
 
   // ---- Markdown
   const md = [];
@@ -679,20 +756,26 @@ async function main() {
     if (c.skip && !rss[c.id] && !flood[c.id] && !floodSkip[c.id]) continue;
     const r = rss[c.id];
     const f = flood[c.id];
-    const growth = r ? (r.error ? `failed: ${r.error}` : `${mib(r.growth)} (${mib(r.rssBefore)} → ${mib(r.rssAfter)})`) : '—';
+    const growth = r ? (r.error ? `failed: ${r.error}` : `${mib(r.growth)} over ${r.runs} runs (${mib(r.rssBefore)} → ${mib(r.rssAfter)})`) : '—';
     let floodCell = '—';
     let outcome = '';
-    if (floodSkip[c.id]) floodCell = floodSkip[c.id];
+    if (floodSkip[c.id]) floodCell = 'skipped (see below)';
     else if (f && f.error) floodCell = `failed: ${f.error}`;
     else if (f) {
       floodCell = `${mib(f.peakGrowth)} (peak ${mib(f.rssPeak)}, ${f.peakSource})`;
       const o = f.outcome;
-      outcome = `${fmt(f.wallMs, 0)} ms; ${o.outputTruncated ? 'outputTruncated' : 'not truncated'}, ${o.stdoutBytes === null ? '?' : mib(o.stdoutBytes)} kept${o.error ? `; error: ${o.error.slice(0, 80)}` : ''}`;
+      const kept = o.stdoutBytes === null ? '?' : mib(o.stdoutBytes);
+      outcome = o.outputTruncated
+        ? `stopped at the output budget after ${fmt(f.wallMs, 0)} ms, ${kept} kept`
+        : `${fmt(f.wallMs, 0)} ms, not truncated, ${kept} kept${o.error ? `; error: ${o.error.slice(0, 80)}` : ''}`;
     }
-    memRows.push([c.label, growth, floodCell, outcome]);
+    const idle = r && !r.error ? `${r.descendants} (${mib(r.descendantsRss)})` : '—';
+    memRows.push([c.label, growth, idle, floodCell, outcome]);
   }
-  md.push(table([`contender`, `growth after ${p.rssRuns} runs (c8, after GC)`, 'peak growth during 1 GiB flood', 'flood run'], memRows));
+  md.push(table(['contender', 'host RSS growth, warm-up → end (after GC)', 'idle child processes at end (their RSS)', 'peak host RSS growth during 1 GiB flood', 'flood run'], memRows));
   md.push('');
+  for (const c of list) if (floodSkip[c.id]) md.push(`1 GiB flood, ${c.label}: ${floodSkip[c.id]}.`, '');
+  md.push(`The flood module writes 1 GiB to stdout in 1 MiB chunks; scriptcage stops it at its output budget (\`maxOutputBytes\`).`, '');
   md.push('### correlationId() vs crypto.randomUUID() (bench/correlation.js)');
   md.push('');
   for (const rt of ['node', 'bun']) {
@@ -704,7 +787,7 @@ async function main() {
   md.push('');
   md.push(table(['id', 'scope', 'measured', 'target', 'status'], targetRows.map((r) => [r.id, r.scope, r.measured, r.target, r.status])));
   md.push('');
-  if (options.quick) md.push(`Quick mode: fewer rounds and runs (p99 rests on few samples); RSS growth after ${p.rssRuns} runs instead of 1000.`, '');
+  if (options.quick) md.push(`Quick mode: fewer rounds and runs (p99 rests on few samples); RSS growth after ≥ ${p.rssRuns} runs instead of ≥ 1000.`, '');
   process.stdout.write(md.join('\n') + '\n');
 
   // ---- JSON
@@ -719,6 +802,7 @@ async function main() {
     runtimes,
     scriptcage: sc,
     plan: p,
+    phaseSeconds: phases,
     contenders: list.map(({ id, label, kind, runtime, warm, profile, skip, workerRuntime }) => ({ id, label, kind, runtime, warm, profile, skip, workerRuntime })),
     sequential: seq,
     throughput: thr,

@@ -10,9 +10,10 @@
 //
 // Requests (stdin) and replies (stdout):
 //   { op: 'batch', workload, iterations, concurrency }
-//       → { latencies: [ms…], wallMs, cpuSelfMs, cpuChildrenMs, errors, firstError }
-//   { op: 'rss', workload, iterations, concurrency }
-//       → { rssBefore, rssAfter, wallMs, errors, firstError }      (bytes, after a GC)
+//       → { latencies: [ms…], wallMs, cpuSelfMs, cpuChildrenMs, errors, firstError, settleMs }
+//   { op: 'rss', workload, topUp, concurrency }
+//       → { rssBefore, rssAfter, runs, descendants, descendantsRss, … }
+//         (bytes after a GC: after warm-up, now; descendants = idle pooled processes)
 //   { op: 'flood', bytes }
 //       → { rssBefore, rssPeak, rssAfter, peakSource, wallMs, outcome }
 //   { op: 'exit' }
@@ -20,7 +21,7 @@
 
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -29,7 +30,11 @@ const require = createRequire(import.meta.url);
 const IS_BUN = typeof process.versions.bun === 'string';
 const spec = JSON.parse(process.argv[2]);
 const CLK_TCK = spec.clkTck || 100;
-const TIMEOUT_MS = 120_000;
+// Per-run timeout: far above any healthy run (even at concurrency 32 on a
+// loaded machine), low enough that a hung run costs seconds, not minutes.
+// A timed-out run counts as an error and its latency is the timeout.
+const TIMEOUT_MS = spec.timeoutMs || 15_000;
+const FLOOD_TIMEOUT_MS = 120_000;
 
 // The environment the seed and scriptcage hand to their child; the bare
 // contender gets the same so that the floor is comparable.
@@ -90,6 +95,63 @@ function resetPeakRss() {
   }
 }
 
+/**
+ * This worker's live descendants (e.g. idle pooled processes): count, CPU
+ * ticks so far and RSS bytes, from /proc/<pid>/stat.
+ */
+function descendants() {
+  const byParent = new Map();
+  let names;
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return { count: 0, cpuTicks: 0, rssBytes: 0 };
+  }
+  for (const name of names) {
+    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ppid = Number(rest[1]);
+      const entry = { pid: Number(name), cpuTicks: Number(rest[11]) + Number(rest[12]), rssPages: Number(rest[21]) };
+      if (!byParent.has(ppid)) byParent.set(ppid, []);
+      byParent.get(ppid).push(entry);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const out = { count: 0, cpuTicks: 0, rssBytes: 0 };
+  const stack = [process.pid];
+  while (stack.length) {
+    for (const child of byParent.get(stack.pop()) || []) {
+      out.count++;
+      out.cpuTicks += child.cpuTicks;
+      out.rssBytes += child.rssPages * 4096;
+      stack.push(child.pid);
+    }
+  }
+  return out;
+}
+
+/**
+ * Waits until background work this contender left behind (a warm pool
+ * starting replacements) has gone quiet, so that it does not run during the
+ * next contender's turn. Returns the milliseconds waited.
+ */
+async function settle(maxMs = 3000) {
+  const t0 = performance.now();
+  let prev = descendants();
+  if (prev.count === 0) return 0;
+  let stable = 0;
+  while (performance.now() - t0 < maxMs && stable < 2) {
+    await new Promise((r) => setTimeout(r, 25));
+    const now = descendants();
+    stable = now.count === prev.count && now.cpuTicks === prev.cpuTicks ? stable + 1 : 0;
+    prev = now;
+  }
+  return performance.now() - t0;
+}
+
 // ---------------------------------------------------------------------------
 // Contenders: each becomes `runOnce(workload) → Promise<{ ok, detail }>`
 // ---------------------------------------------------------------------------
@@ -116,7 +178,7 @@ async function makeScriptcage() {
   }
   sc.configureSandbox({ profile: spec.profile });
   return {
-    run: (workload) => sc.runEsmScript({ script: workload.module, context: workload.context, timeoutMs: TIMEOUT_MS }),
+    run: (workload, timeoutMs = TIMEOUT_MS) => sc.runEsmScript({ script: workload.module, context: workload.context, timeoutMs }),
     close: () => (typeof sc.closeRunner === 'function' ? sc.closeRunner() : undefined),
   };
 }
@@ -126,7 +188,7 @@ async function makeSeed() {
   const seed = await import(spec.seedPath);
   const runner = seed.defaultEsmScriptRunner;
   return {
-    run: (workload) => runner.run({ script: workload.module, context: workload.context, timeoutMs: TIMEOUT_MS }),
+    run: (workload, timeoutMs = TIMEOUT_MS) => runner.run({ script: workload.module, context: workload.context, timeoutMs }),
     close: () => {},
   };
 }
@@ -152,15 +214,25 @@ async function makeBare() {
     }
     return file;
   };
-  const run = (workload) =>
+  const run = (workload, timeoutMs = TIMEOUT_MS) =>
     new Promise((resolve) => {
       const child = spawn(spec.runtimePath, [fileFor(workload)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       const out = [];
       const err = [];
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, timeoutMs);
       child.stdout.on('data', (d) => out.push(d));
       child.stderr.on('data', (d) => err.push(d));
-      child.on('error', (e) => resolve({ error: e.message, stdout: '', stderr: '', timedOut: false }));
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        resolve({ error: e.message, stdout: '', stderr: '', timedOut: false });
+      });
       child.on('close', (code) => {
+        clearTimeout(timer);
+        if (timedOut) return resolve({ stdout: '', stderr: '', timedOut: true });
         const stdout = Buffer.concat(out).toString('utf8').trim();
         const stderr = Buffer.concat(err).toString('utf8').trim();
         if (code !== 0) return resolve({ error: `exit ${code}: ${stderr.slice(0, 200)}`, stdout, stderr, timedOut: false });
@@ -181,6 +253,8 @@ async function makeBare() {
 // ---------------------------------------------------------------------------
 
 let contender;
+let runsDone = 0;
+let rssBaseline = NaN;
 
 /** Runs `iterations` runs with `concurrency` in flight; latency of each run in ms. */
 async function runMany(workload, iterations, concurrency) {
@@ -199,6 +273,7 @@ async function runMany(workload, iterations, concurrency) {
         problem = `threw: ${e && e.message ? e.message : String(e)}`;
       }
       latencies.push(performance.now() - t0);
+      runsDone++;
       if (problem) {
         errors++;
         if (!firstError) firstError = problem;
@@ -218,25 +293,34 @@ async function batch({ workload: name, iterations, concurrency }) {
   const t0 = performance.now();
   const r = await runMany(workload, iterations, concurrency);
   const wallMs = performance.now() - t0;
-  return {
-    ...r,
-    wallMs,
-    cpuSelfMs: selfCpuMs() - self0,
-    cpuChildrenMs: childrenCpuMs() - children0,
-  };
+  const cpuSelfMs = selfCpuMs() - self0;
+  const cpuChildrenMs = childrenCpuMs() - children0;
+  return { ...r, wallMs, cpuSelfMs, cpuChildrenMs, settleMs: await settle() };
 }
 
-async function rssGrowth({ workload: name, iterations, concurrency }) {
-  const workload = spec.workloads[name];
-  collectGarbage();
-  const rssBefore = rss();
+// Host RSS growth over the worker's whole life: the baseline is taken after
+// warm-up, then every batch counts; `topUp` more trivial runs make sure at
+// least the requested number of runs happened.
+async function rssGrowth({ workload: name, topUp, concurrency }) {
   const t0 = performance.now();
-  const r = await runMany(workload, iterations, concurrency);
+  const r = topUp > 0 ? await runMany(spec.workloads[name], topUp, concurrency) : { errors: 0, firstError: null };
   const wallMs = performance.now() - t0;
+  await settle();
   collectGarbage();
   await new Promise((res) => setTimeout(res, 50));
   collectGarbage();
-  return { rssBefore, rssAfter: rss(), wallMs, errors: r.errors, firstError: r.firstError };
+  const idle = descendants();
+  return {
+    rssBefore: rssBaseline,
+    rssAfter: rss(),
+    runs: runsDone,
+    topUp,
+    wallMs,
+    errors: r.errors,
+    firstError: r.firstError,
+    descendants: idle.count,
+    descendantsRss: idle.rssBytes,
+  };
 }
 
 async function flood({ bytes }) {
@@ -252,6 +336,7 @@ async function flood({ bytes }) {
       `export default "done";\n`,
     context: {},
   };
+  await settle();
   collectGarbage();
   const rssBefore = rss();
   const hwmReset = resetPeakRss();
@@ -263,7 +348,7 @@ async function flood({ bytes }) {
   const t0 = performance.now();
   let r;
   try {
-    r = await contender.run(workload);
+    r = await contender.run(workload, FLOOD_TIMEOUT_MS);
   } catch (e) {
     r = { error: `threw: ${e && e.message ? e.message : String(e)}`, stdout: '' };
   }
@@ -297,6 +382,10 @@ async function main() {
     // Warm-up: module caches, page cache, a lazily started pool.
     const warm = await runMany(spec.workloads.trivial, 3, 1);
     if (warm.errors === 3) throw new Error(`warm-up failed: ${warm.firstError}`);
+    runsDone = 0;
+    await settle();
+    collectGarbage();
+    rssBaseline = rss();
   } catch (e) {
     send({ fatal: e && e.message ? e.message : String(e) });
     process.exit(0);

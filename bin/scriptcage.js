@@ -239,6 +239,8 @@ async function main(argv) {
   }
 
   const scriptcage = require('../js/index.js');
+  // One run per invocation: pre-started (warm) processes would only be killed.
+  if (typeof scriptcage.configureRunner === 'function') scriptcage.configureRunner({ warmProcesses: 0 });
   if (opts.sandbox) scriptcage.configureSandbox({ profile: opts.sandbox });
 
   let result;
