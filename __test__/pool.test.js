@@ -340,6 +340,11 @@ for (const profile of PROFILES) {
         for (let round = 0; round < 5; round++) {
           const { idlePids } = await warmUp();
           for (const pid of idlePids) process.kill(pid, 'SIGKILL');
+          // The kill has landed (the init is a zombie or gone) but the pool
+          // has not noticed yet. A kill racing the dispatch itself can cost
+          // that one run ("exited without producing a result"); it never
+          // runs a script twice.
+          await waitKillLanded(idlePids);
           const r = await run('export default 42');
           assert.equal(r.result, 42, `round ${round}: ${JSON.stringify({ ...r, sandbox: undefined })}`);
         }
@@ -697,6 +702,23 @@ const CASES = [
 function optionsOf(c) {
   const { name, script, ...rest } = c;
   return { script, timeoutMs: RUN_TIMEOUT_MS, ...rest };
+}
+
+async function waitKillLanded(pids) {
+  const deadline = Date.now() + 5000;
+  for (const pid of pids) {
+    for (;;) {
+      let state = null;
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        state = stat.slice(stat.lastIndexOf(')') + 2)[0];
+      } catch {
+        break; // gone
+      }
+      if (state === 'Z' || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
 }
 
 async function coldAndWarm(profile, opts, { pooled = true } = {}) {

@@ -484,6 +484,7 @@ for (const runner of RUNNERS) {
       'Buffers': `const a = []; for (let i = 0; i < 64; i++) a.push(Buffer.alloc(64 * 1024 * 1024, 1)); return a.length;`,
       'typed arrays': `const a = []; for (let i = 0; i < 64; i++) a.push(new Uint8Array(64 * 1024 * 1024).fill(1)); return a.length;`,
       'the JS heap': `const a = []; for (;;) a.push(new Array(100000).fill(Math.random()));`,
+      'JS strings': `const a = []; for (;;) a.push('x'.repeat(1e6) + Math.random());`,
     };
 
     // 256 MiB (set explicitly) and 512 MiB (the standard profile's default):

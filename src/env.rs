@@ -3,8 +3,9 @@
 //! (or whoever writes its `env`) change how the runtime itself loads.
 
 /// Host variables passed through when set.
-pub const SAFE_HOST_KEYS: &[&str] =
-    &["PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "HOSTNAME", "SHELL"];
+pub const SAFE_HOST_KEYS: &[&str] = &[
+    "PATH", "HOME", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "HOSTNAME", "SHELL",
+];
 
 /// Injected keys that are always dropped.
 pub const FORBIDDEN_KEYS: &[&str] = &[
@@ -26,9 +27,15 @@ pub fn is_forbidden(key: &str) -> bool {
 /// The final environment: `host` (already filtered to [`SAFE_HOST_KEYS`])
 /// overlaid with `injected`, and the list of injected keys that were
 /// dropped.
-pub fn build(host: &[(String, String)], injected: &[(String, String)]) -> (Vec<(String, String)>, Vec<String>) {
-    let mut env: Vec<(String, String)> =
-        host.iter().filter(|(k, _)| SAFE_HOST_KEYS.contains(&k.as_str())).cloned().collect();
+pub fn build(
+    host: &[(String, String)],
+    injected: &[(String, String)],
+) -> (Vec<(String, String)>, Vec<String>) {
+    let mut env: Vec<(String, String)> = host
+        .iter()
+        .filter(|(k, _)| SAFE_HOST_KEYS.contains(&k.as_str()))
+        .cloned()
+        .collect();
     let mut dropped = Vec::new();
     for (k, v) in injected {
         if is_forbidden(k) {
@@ -53,7 +60,10 @@ pub fn validate_entry(key: &str, value: &str) -> Result<(), crate::error::Error>
         ));
     }
     if value.contains('\0') {
-        return Err(crate::error::Error::invalid(format!("env.{key}"), "values cannot contain NUL"));
+        return Err(crate::error::Error::invalid(
+            format!("env.{key}"),
+            "values cannot contain NUL",
+        ));
     }
     Ok(())
 }
@@ -70,13 +80,21 @@ mod tests {
     fn host_is_filtered_and_injection_wins() {
         let host = vec![kv("PATH", "/bin"), kv("SECRET", "x"), kv("TZ", "UTC")];
         let (env, dropped) = build(&host, &[kv("TZ", "Europe/Paris"), kv("API", "1")]);
-        assert_eq!(env, vec![kv("PATH", "/bin"), kv("TZ", "Europe/Paris"), kv("API", "1")]);
+        assert_eq!(
+            env,
+            vec![kv("PATH", "/bin"), kv("TZ", "Europe/Paris"), kv("API", "1")]
+        );
         assert!(dropped.is_empty());
     }
 
     #[test]
     fn forbidden_keys_are_dropped_and_listed() {
-        let inj = vec![kv("LD_PRELOAD", "x"), kv("PATH", "/evil"), kv("BUN_CONFIG_REGISTRY", "r"), kv("OK", "1")];
+        let inj = vec![
+            kv("LD_PRELOAD", "x"),
+            kv("PATH", "/evil"),
+            kv("BUN_CONFIG_REGISTRY", "r"),
+            kv("OK", "1"),
+        ];
         let (env, dropped) = build(&[kv("PATH", "/bin")], &inj);
         assert_eq!(env, vec![kv("PATH", "/bin"), kv("OK", "1")]);
         assert_eq!(dropped, vec!["LD_PRELOAD", "PATH", "BUN_CONFIG_REGISTRY"]);

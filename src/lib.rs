@@ -121,7 +121,10 @@ pub struct ShellRunOutput {
 
 /// Starts a shell run (see [`run_esm_native`] for cancellation).
 #[napi(js_name = "runShellNative")]
-pub fn run_shell_native(env: &Env, input: ShellRunInput) -> napi::Result<PromiseRaw<'_, ShellRunOutput>> {
+pub fn run_shell_native(
+    env: &Env,
+    input: ShellRunInput,
+) -> napi::Result<PromiseRaw<'_, ShellRunOutput>> {
     let registration = input.run_id.map(process::cancel::register);
     let req = shell::ShellRequest {
         script: input.script,
@@ -206,7 +209,11 @@ pub struct RunnerStats {
 /// `runnerStats()`.
 #[napi(js_name = "runnerStatsNative")]
 pub fn runner_stats() -> RunnerStats {
-    RunnerStats { warm_processes: pool::size() as u32, idle: pool::idle_count() as u32, idle_pids: pool::idle_pids() }
+    RunnerStats {
+        warm_processes: pool::size() as u32,
+        idle: pool::idle_count() as u32,
+        idle_pids: pool::idle_pids(),
+    }
 }
 
 /// `getSandboxPolicy()` as JSON.
@@ -226,7 +233,9 @@ pub fn sandbox_capabilities() -> String {
 #[napi(js_name = "normaliseUserScript")]
 pub fn normalise_user_script(user_script: Utf16String) -> Utf16String {
     let src = text::js_string::from_utf16(&user_script);
-    Utf16String::from(text::js_string::to_utf16(&esm::normalise::normalise_user_script(&src)))
+    Utf16String::from(text::js_string::to_utf16(
+        &esm::normalise::normalise_user_script(&src),
+    ))
 }
 
 /// `rewriteHelperImports({ userScript, helperModuleName, helperUrl })`,

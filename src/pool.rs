@@ -70,7 +70,9 @@ pub struct Warm {
 impl Warm {
     /// True while the process is still waiting (not exited or killed).
     pub fn alive(&self) -> bool {
-        self.child.as_ref().is_some_and(|c| matches!(spawn::try_reap(&c.pidfd), Ok(None)))
+        self.child
+            .as_ref()
+            .is_some_and(|c| matches!(spawn::try_reap(&c.pidfd), Ok(None)))
     }
 }
 
@@ -104,7 +106,12 @@ fn state() -> &'static Mutex<State> {
             .and_then(|v| v.trim().parse::<u32>().ok())
             .map(|n| n.min(MAX_SIZE) as usize)
             .unwrap_or(DEFAULT_SIZE);
-        Mutex::new(State { size, idle: Vec::new(), starting: Vec::new(), epoch: 0 })
+        Mutex::new(State {
+            size,
+            idle: Vec::new(),
+            starting: Vec::new(),
+            epoch: 0,
+        })
     })
 }
 
@@ -158,7 +165,8 @@ pub fn retire_policy_other_than(policy_json: &str) {
     let retired: Vec<Warm> = {
         let mut s = lock();
         s.epoch += 1;
-        let (keep, out): (Vec<Warm>, Vec<Warm>) = s.idle.drain(..).partition(|w| w.key.policy == policy_json);
+        let (keep, out): (Vec<Warm>, Vec<Warm>) =
+            s.idle.drain(..).partition(|w| w.key.policy == policy_json);
         s.idle = keep;
         out
     };
@@ -172,7 +180,11 @@ pub fn idle_count() -> usize {
 
 /// Pids of idle processes' inits (for tests and diagnostics).
 pub fn idle_pids() -> Vec<i32> {
-    lock().idle.iter().filter_map(|w| w.child.as_ref().map(|c| c.pid)).collect()
+    lock()
+        .idle
+        .iter()
+        .filter_map(|w| w.child.as_ref().map(|c| c.pid))
+        .collect()
 }
 
 /// Takes a live pooled process for `key`, if one is idle.
@@ -205,7 +217,10 @@ pub fn refill(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'static 
         }
         let epoch = s.epoch;
         let have = s.idle.iter().filter(|w| &w.key == key).count()
-            + s.starting.iter().filter(|(k, e)| k == key && *e == epoch).count();
+            + s.starting
+                .iter()
+                .filter(|(k, e)| k == key && *e == epoch)
+                .count();
         let need = s.size.saturating_sub(have);
         for _ in 0..need {
             s.starting.push((key.clone(), epoch));
@@ -220,12 +235,19 @@ pub fn refill(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'static 
             let warm = prepare(&key, &runtime, &policy, caps).await;
             let rejected = {
                 let mut s = lock();
-                if let Some(i) = s.starting.iter().position(|(k, e)| k == &key && *e == epoch) {
+                if let Some(i) = s
+                    .starting
+                    .iter()
+                    .position(|(k, e)| k == &key && *e == epoch)
+                {
                     s.starting.remove(i);
                 }
                 match warm {
                     // Admitted unless stale, or the size shrank meanwhile.
-                    Some(w) if s.epoch == epoch && s.idle.iter().filter(|i| i.key == key).count() < s.size => {
+                    Some(w)
+                        if s.epoch == epoch
+                            && s.idle.iter().filter(|i| i.key == key).count() < s.size =>
+                    {
                         s.idle.push(w);
                         // Bound the number of keys kept warm: oldest out.
                         let cap = s.size * MAX_KEYS;
@@ -254,14 +276,37 @@ pub async fn read_byte(rx: &mut tokio::net::unix::pipe::Receiver) -> Option<u8> 
 pub fn env_needs_cold_start(injected: &[(String, String)]) -> bool {
     injected.iter().any(|(k, _)| {
         matches!(k.as_str(), "LANG" | "LANGUAGE")
-            || ["LC_", "NODE_", "UV_", "OPENSSL_", "SSL_CERT_", "BUN_", "MALLOC_", "GLIBC_"].iter().any(|p| k.starts_with(p))
+            || [
+                "LC_",
+                "NODE_",
+                "UV_",
+                "OPENSSL_",
+                "SSL_CERT_",
+                "BUN_",
+                "MALLOC_",
+                "GLIBC_",
+            ]
+            .iter()
+            .any(|p| k.starts_with(p))
     })
 }
 
 /// Starts one pooled process for `key`.
-async fn prepare(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'static Capabilities) -> Option<Warm> {
-    let prefix = if key.resolution_root.is_some() { ".scriptcage-" } else { "scriptcage-" };
-    let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(&key.parent).ok()?;
+async fn prepare(
+    key: &PoolKey,
+    runtime: &Runtime,
+    policy: &Policy,
+    caps: &'static Capabilities,
+) -> Option<Warm> {
+    let prefix = if key.resolution_root.is_some() {
+        ".scriptcage-"
+    } else {
+        "scriptcage-"
+    };
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&key.parent)
+        .ok()?;
     let base = std::fs::canonicalize(dir.path()).ok()?;
     // The same file name as a cold run's runner: it shows in
     // `process.argv[1]`, in stack frames and in the staging directory's
@@ -281,8 +326,14 @@ async fn prepare(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'stat
         bind_rw: None,
         node_modules: key.resolution_root.as_ref().map(|r| r.join("node_modules")),
         exe: runtime.exe.clone(),
+        data_headroom: runtime.data_headroom(),
     };
-    let p = plan::plan(policy, caps, &paths, sandboxed_fs.then_some(root_dir.as_path()));
+    let p = plan::plan(
+        policy,
+        caps,
+        &paths,
+        sandboxed_fs.then_some(root_dir.as_path()),
+    );
     if p.report.refusal(policy).is_some() {
         return None;
     }
@@ -295,14 +346,19 @@ async fn prepare(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'stat
     }
     let args = runtime.module_args(&runner);
     let arg_refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-    let mut launch = Launch::new(&runtime.exe, &arg_refs, &env, p.cwd.as_deref(), p.isolation).ok()?;
+    let mut launch =
+        Launch::new(&runtime.exe, &arg_refs, &env, p.cwd.as_deref(), p.isolation).ok()?;
     launch.stdin_pipe = true;
     let mut child = process::start(std::sync::Arc::new(launch)).await.ok()?;
     // Admitted only once booted: a run handed a process that is still
     // starting would wait for the boot anyway.
     let ready = child.ready.take()?;
     let mut ready = process::receiver(ready).ok()?;
-    let booted = tokio::time::timeout(BOOT_TIMEOUT, read_byte(&mut ready)).await.ok().flatten() == Some(b'r');
+    let booted = tokio::time::timeout(BOOT_TIMEOUT, read_byte(&mut ready))
+        .await
+        .ok()
+        .flatten()
+        == Some(b'r');
     let warm = Warm {
         key: key.clone(),
         child: Some(child),

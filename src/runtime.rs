@@ -32,6 +32,17 @@ impl Runtime {
         args
     }
 
+    /// Writable address space the runtime reserves at start-up: Bun maps
+    /// 256 MiB that count against `RLIMIT_DATA` before any script runs (it
+    /// does not start under 262 MiB); Node reserves nothing that counts.
+    pub fn data_headroom(&self) -> u64 {
+        if self.is_bun {
+            256 << 20
+        } else {
+            0
+        }
+    }
+
     /// Extra environment the runtime needs: an app built with
     /// `bun build --compile` is its own executable and would run itself
     /// instead of the module unless told to behave as plain `bun`.
@@ -62,12 +73,18 @@ mod tests {
 
     #[test]
     fn file_urls_are_encoded() {
-        assert_eq!(file_url(std::path::Path::new("/tmp/a b/é#?.mjs")), "file:///tmp/a%20b/%C3%A9%23%3F.mjs");
+        assert_eq!(
+            file_url(std::path::Path::new("/tmp/a b/é#?.mjs")),
+            "file:///tmp/a%20b/%C3%A9%23%3F.mjs"
+        );
     }
 
     #[test]
     fn compiled_bun_apps_get_bun_be_bun() {
-        let rt = |exe: &str, is_bun| Runtime { exe: exe.into(), is_bun };
+        let rt = |exe: &str, is_bun| Runtime {
+            exe: exe.into(),
+            is_bun,
+        };
         assert_eq!(rt("/x/bun", true).extra_env(), None);
         assert_eq!(rt("/x/bun.exe", true).extra_env(), None);
         assert!(rt("/x/my-app", true).extra_env().is_some());

@@ -47,7 +47,10 @@ pub struct ShellReply {
 }
 
 /// Runs one shell request.
-pub async fn run_shell(req: ShellRequest, cancel: Option<Arc<Cancel>>) -> Result<ShellReply, Error> {
+pub async fn run_shell(
+    req: ShellRequest,
+    cancel: Option<Arc<Cancel>>,
+) -> Result<ShellReply, Error> {
     let timeout = validate_timeout(req.timeout_ms, "timeoutMs")?;
     if req.script.contains('\0') {
         return Err(Error::invalid("script", "cannot contain NUL characters"));
@@ -57,8 +60,9 @@ pub async fn run_shell(req: ShellRequest, cancel: Option<Arc<Cancel>>) -> Result
     }
     let cwd = match &req.cwd {
         Some(c) => {
-            let p = std::fs::canonicalize(c)
-                .map_err(|e| Error::invalid("cwd", format!("{c:?} is not an accessible directory: {e}")))?;
+            let p = std::fs::canonicalize(c).map_err(|e| {
+                Error::invalid("cwd", format!("{c:?} is not an accessible directory: {e}"))
+            })?;
             if !p.is_dir() {
                 return Err(Error::invalid("cwd", format!("{c:?} is not a directory")));
             }
@@ -69,15 +73,36 @@ pub async fn run_shell(req: ShellRequest, cancel: Option<Arc<Cancel>>) -> Result
     let policy = sandbox::current();
     let caps = caps::capabilities();
     let (env, dropped) = crate::env::build(&req.host_env, &req.env);
-    let notes = dropped.iter().map(|k| ("environment", format!("{k} was dropped from env: it may not be injected")));
-    let max_output = policy.resources.max_output_bytes.unwrap_or(sandbox::policy::DEFAULT_MAX_OUTPUT) as usize;
+    let notes = dropped.iter().map(|k| {
+        (
+            "environment",
+            format!("{k} was dropped from env: it may not be injected"),
+        )
+    });
+    let max_output = policy
+        .resources
+        .max_output_bytes
+        .unwrap_or(sandbox::policy::DEFAULT_MAX_OUTPUT) as usize;
     let exe = PathBuf::from(SHELL);
 
-    let dry = plan::plan(&policy, caps, &plan::RunPaths { exe: exe.clone(), ..Default::default() }, Some(std::path::Path::new("/")));
+    let dry = plan::plan(
+        &policy,
+        caps,
+        &plan::RunPaths {
+            exe: exe.clone(),
+            ..Default::default()
+        },
+        Some(std::path::Path::new("/")),
+    );
     if let Some(reason) = dry.report.refusal(&policy) {
         let mut report = dry.report;
         report.notes.extend(notes);
-        return Ok(ShellReply { exit_code: -1, stderr: reason, sandbox_json: report.to_json(&policy, &caps.platform).to_string(), ..Default::default() });
+        return Ok(ShellReply {
+            exit_code: -1,
+            stderr: reason,
+            sandbox_json: report.to_json(&policy, &caps.platform).to_string(),
+            ..Default::default()
+        });
     }
 
     if cancel.as_ref().is_some_and(|c| c.is_fired()) {
@@ -97,7 +122,9 @@ pub async fn run_shell(req: ShellRequest, cancel: Option<Arc<Cancel>>) -> Result
         .find(|(k, v)| k == "TMPDIR" && !v.is_empty())
         .map(|(_, v)| PathBuf::from(v))
         .unwrap_or_else(|| PathBuf::from("/tmp"));
-    let dir = tempfile::Builder::new().prefix("scriptcage-sh-").tempdir_in(&tmp_parent)?;
+    let dir = tempfile::Builder::new()
+        .prefix("scriptcage-sh-")
+        .tempdir_in(&tmp_parent)?;
     let base = std::fs::canonicalize(dir.path())?;
     let sandboxed_fs = policy.enabled && caps.user_namespaces && policy.filesystem != FsMode::Off;
     let root_dir = base.join("root");
@@ -108,12 +135,22 @@ pub async fn run_shell(req: ShellRequest, cancel: Option<Arc<Cancel>>) -> Result
     }
     let paths = plan::RunPaths {
         staged: None,
-        scratch: if cwd.is_none() { Some(work_dir.clone()) } else { None },
+        scratch: if cwd.is_none() {
+            Some(work_dir.clone())
+        } else {
+            None
+        },
         bind_rw: cwd.clone(),
         node_modules: None,
         exe: exe.clone(),
+        data_headroom: 0,
     };
-    let mut p = plan::plan(&policy, caps, &paths, sandboxed_fs.then_some(root_dir.as_path()));
+    let mut p = plan::plan(
+        &policy,
+        caps,
+        &paths,
+        sandboxed_fs.then_some(root_dir.as_path()),
+    );
     p.report.notes.extend(notes);
     if let Some((uid, gid)) = p.chown_to {
         std::os::unix::fs::chown(&work_dir, Some(uid), Some(gid))?;
@@ -121,13 +158,28 @@ pub async fn run_shell(req: ShellRequest, cancel: Option<Arc<Cancel>>) -> Result
     }
     let sandbox_json = p.report.to_json(&policy, &caps.platform).to_string();
     let run_cwd = p.cwd.clone().or(cwd).unwrap_or(work_dir);
-    let args = [std::ffi::OsStr::new("-c"), std::ffi::OsStr::new(&req.script)];
+    let args = [
+        std::ffi::OsStr::new("-c"),
+        std::ffi::OsStr::new(&req.script),
+    ];
     let launch = Launch::new(&exe, &args, &env, Some(&run_cwd), p.isolation)?;
-    let outcome = process::run(launch, Limits { timeout, max_output_bytes: max_output, cancel }).await;
+    let outcome = process::run(
+        launch,
+        Limits {
+            timeout,
+            max_output_bytes: max_output,
+            cancel,
+        },
+    )
+    .await;
     drop(dir);
     let outcome = outcome?;
 
-    let mut reply = ShellReply { exit_code: -1, sandbox_json, ..Default::default() };
+    let mut reply = ShellReply {
+        exit_code: -1,
+        sandbox_json,
+        ..Default::default()
+    };
     match outcome.ending {
         Ending::TimedOut => {
             reply.timed_out = true;
@@ -138,8 +190,14 @@ pub async fn run_shell(req: ShellRequest, cancel: Option<Arc<Cancel>>) -> Result
             reply.output_truncated = true;
             reply.stdout = js_trim(&decode_output(&outcome.stdout)).to_owned();
             let err = js_trim(&decode_output(&outcome.stderr)).to_owned();
-            let note = format!("Script output exceeded the limit of {max_output} bytes; the script was stopped");
-            reply.stderr = if err.is_empty() { note } else { format!("{err}\n{note}") };
+            let note = format!(
+                "Script output exceeded the limit of {max_output} bytes; the script was stopped"
+            );
+            reply.stderr = if err.is_empty() {
+                note
+            } else {
+                format!("{err}\n{note}")
+            };
         }
         Ending::Exited(code) => {
             reply.exit_code = code;

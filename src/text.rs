@@ -19,13 +19,14 @@ pub fn is_js_whitespace(c: char) -> bool {
             | '\u{0020}'
             | '\u{00A0}'
             | '\u{1680}'
-            | '\u{2000}'..='\u{200A}'
-            | '\u{2028}'
-            | '\u{2029}'
-            | '\u{202F}'
-            | '\u{205F}'
-            | '\u{3000}'
-            | '\u{FEFF}'
+            | '\u{2000}'
+            ..='\u{200A}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202F}'
+                | '\u{205F}'
+                | '\u{3000}'
+                | '\u{FEFF}'
     )
 }
 
@@ -42,8 +43,7 @@ pub fn js_trim(s: &str) -> &str {
 
 /// The character class `\s` of ECMAScript regular expressions, written for
 /// the `regex` crate.
-pub const JS_SPACE_CLASS: &str =
-    r"[\t\n\x0B\x0C\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}]";
+pub const JS_SPACE_CLASS: &str = r"[\t\n\x0B\x0C\r \x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}]";
 
 /// Decodes captured bytes the way `new Response(stream).text()` does:
 /// UTF-8 with replacement characters for invalid sequences and a leading
@@ -145,7 +145,10 @@ pub mod js_string {
                 Ok(c) => out.push(c),
                 Err(e) => {
                     out.push(ESCAPE);
-                    out.push(char::from_u32(BASE + (e.unpaired_surrogate() as u32 - 0xD800)).expect("in range"));
+                    out.push(
+                        char::from_u32(BASE + (e.unpaired_surrogate() as u32 - 0xD800))
+                            .expect("in range"),
+                    );
                 }
             }
         }
@@ -203,7 +206,10 @@ pub mod js_string {
             let units: Vec<u16> = vec![0x61, 0xD800, 0x62, 0xFFFF, 0xDC00, 0xD83D, 0xDE00, 0xDBFF];
             let s = from_utf16(&units);
             assert_eq!(to_utf16(&s), units);
-            assert_eq!(json_escapes(&from_utf16(&[0x22, 0xD800, 0x22])), "\"\\ud800\"");
+            assert_eq!(
+                json_escapes(&from_utf16(&[0x22, 0xD800, 0x22])),
+                "\"\\ud800\""
+            );
         }
     }
 }

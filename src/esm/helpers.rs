@@ -8,11 +8,53 @@ use crate::text::JS_SPACE_CLASS;
 /// Words that cannot name a function declaration in strict-mode module
 /// code.
 const RESERVED: &[&str] = &[
-    "await", "break", "case", "catch", "class", "const", "continue", "debugger", "default",
-    "delete", "do", "else", "enum", "export", "extends", "false", "finally", "for", "function",
-    "if", "implements", "import", "in", "instanceof", "interface", "let", "new", "null",
-    "package", "private", "protected", "public", "return", "static", "super", "switch", "this",
-    "throw", "true", "try", "typeof", "var", "void", "while", "with", "yield", "arguments",
+    "await",
+    "break",
+    "case",
+    "catch",
+    "class",
+    "const",
+    "continue",
+    "debugger",
+    "default",
+    "delete",
+    "do",
+    "else",
+    "enum",
+    "export",
+    "extends",
+    "false",
+    "finally",
+    "for",
+    "function",
+    "if",
+    "implements",
+    "import",
+    "in",
+    "instanceof",
+    "interface",
+    "let",
+    "new",
+    "null",
+    "package",
+    "private",
+    "protected",
+    "public",
+    "return",
+    "static",
+    "super",
+    "switch",
+    "this",
+    "throw",
+    "true",
+    "try",
+    "typeof",
+    "var",
+    "void",
+    "while",
+    "with",
+    "yield",
+    "arguments",
     "eval",
 ];
 
@@ -47,7 +89,9 @@ pub fn helper_module_source(function_name: &str) -> String {
 /// Quotes a string as `JSON.stringify` would (for strings that came from
 /// Rust, which cannot hold lone surrogates, the output is identical).
 pub fn json_quote(s: &str) -> String {
-    crate::text::js_string::json_escapes(&serde_json::to_string(s).expect("strings always serialise"))
+    crate::text::js_string::json_escapes(
+        &serde_json::to_string(s).expect("strings always serialise"),
+    )
 }
 
 /// Rewrites `from "<name>"`, `from '<name>'`, `import "<name>"` and
@@ -86,12 +130,24 @@ mod tests {
     #[test]
     fn rewrites_every_import_form() {
         let q = json_quote(URL);
-        assert_eq!(rw(r#"import { h } from "@cs/hc";"#, "@cs/hc"), format!("import {{ h }} from {q};"));
-        assert_eq!(rw("import { h } from '@cs/hc';", "@cs/hc"), format!("import {{ h }} from {q};"));
+        assert_eq!(
+            rw(r#"import { h } from "@cs/hc";"#, "@cs/hc"),
+            format!("import {{ h }} from {q};")
+        );
+        assert_eq!(
+            rw("import { h } from '@cs/hc';", "@cs/hc"),
+            format!("import {{ h }} from {q};")
+        );
         assert_eq!(rw("import '@cs/hc';", "@cs/hc"), format!("import {q};"));
         assert_eq!(rw(r#"import "@cs/hc""#, "@cs/hc"), format!("import {q}"));
-        assert_eq!(rw("import * as n from\n\t'@cs/hc'", "@cs/hc"), format!("import * as n from\n\t{q}"));
-        assert_eq!(rw("export { h } from '@cs/hc'", "@cs/hc"), format!("export {{ h }} from {q}"));
+        assert_eq!(
+            rw("import * as n from\n\t'@cs/hc'", "@cs/hc"),
+            format!("import * as n from\n\t{q}")
+        );
+        assert_eq!(
+            rw("export { h } from '@cs/hc'", "@cs/hc"),
+            format!("export {{ h }} from {q}")
+        );
     }
 
     #[test]
@@ -109,9 +165,15 @@ mod tests {
 
     #[test]
     fn metacharacters_match_literally() {
-        assert_eq!(rw("import 'a.b'", "a.b"), format!("import {}", json_quote(URL)));
+        assert_eq!(
+            rw("import 'a.b'", "a.b"),
+            format!("import {}", json_quote(URL))
+        );
         assert_eq!(rw("import 'axb'", "a.b"), "import 'axb'");
-        assert_eq!(rw("import '(x)+$'", "(x)+$"), format!("import {}", json_quote(URL)));
+        assert_eq!(
+            rw("import '(x)+$'", "(x)+$"),
+            format!("import {}", json_quote(URL))
+        );
     }
 
     #[test]
@@ -125,7 +187,17 @@ mod tests {
         for ok in ["defineHealthCheck", "$", "_x1", "ção", "a\u{200D}b"] {
             assert!(is_valid_identifier(ok), "{ok}");
         }
-        for bad in ["", "1a", "a-b", "a b", "x(){};evil()//", "class", "await", "\\u0061", "a.b"] {
+        for bad in [
+            "",
+            "1a",
+            "a-b",
+            "a b",
+            "x(){};evil()//",
+            "class",
+            "await",
+            "\\u0061",
+            "a.b",
+        ] {
             assert!(!is_valid_identifier(bad), "{bad}");
         }
     }

@@ -4,5 +4,5 @@
 pub mod helpers;
 pub mod normalise;
 pub mod result;
-pub mod runner_source;
 pub mod run;
+pub mod runner_source;

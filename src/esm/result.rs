@@ -18,17 +18,27 @@ pub struct Extracted {
 /// Finds the *last* report of this run in `stderr`. Reports with other
 /// markers (forged, or from another run) are ordinary text.
 pub fn extract_report(stderr: &str, markers: &Markers) -> Extracted {
-    let (Some(start), Some(end)) = (stderr.rfind(&markers.start), stderr.rfind(&markers.end)) else {
-        return Extracted { stderr: stderr.to_owned(), payload_json: None };
+    let (Some(start), Some(end)) = (stderr.rfind(&markers.start), stderr.rfind(&markers.end))
+    else {
+        return Extracted {
+            stderr: stderr.to_owned(),
+            payload_json: None,
+        };
     };
     if end <= start {
-        return Extracted { stderr: stderr.to_owned(), payload_json: None };
+        return Extracted {
+            stderr: stderr.to_owned(),
+            payload_json: None,
+        };
     }
     let payload = &stderr[start + markers.start.len()..end];
     let mut rest = String::with_capacity(stderr.len() - (end - start));
     rest.push_str(&stderr[..start]);
     rest.push_str(&stderr[end + markers.end.len()..]);
-    Extracted { stderr: js_trim(&rest).to_owned(), payload_json: Some(payload.to_owned()) }
+    Extracted {
+        stderr: js_trim(&rest).to_owned(),
+        payload_json: Some(payload.to_owned()),
+    }
 }
 
 #[cfg(test)]
@@ -36,7 +46,10 @@ mod tests {
     use super::*;
 
     fn m() -> Markers {
-        Markers { start: "<S>".into(), end: "<E>".into() }
+        Markers {
+            start: "<S>".into(),
+            end: "<E>".into(),
+        }
     }
 
     #[test]
@@ -49,7 +62,13 @@ mod tests {
     #[test]
     fn no_report_keeps_raw_stderr() {
         let x = extract_report("  boom\n", &m());
-        assert_eq!(x, Extracted { stderr: "  boom\n".into(), payload_json: None });
+        assert_eq!(
+            x,
+            Extracted {
+                stderr: "  boom\n".into(),
+                payload_json: None
+            }
+        );
         let y = extract_report("<E> then <S>", &m());
         assert_eq!(y.payload_json, None);
         assert_eq!(y.stderr, "<E> then <S>");

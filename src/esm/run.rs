@@ -9,9 +9,9 @@ use super::normalise::normalise_user_script;
 use super::result::extract_report;
 use super::runner_source::{runner_source, Markers, RunnerSpec};
 use crate::error::Error;
+use crate::pool;
 use crate::process::{self, cancel::Cancel, Ending, Launch, Limits};
 use crate::runtime::{file_url, Runtime};
-use crate::pool;
 use crate::sandbox::{self, caps, plan, policy::Policy};
 use crate::text::{decode_output, js_trim};
 
@@ -64,18 +64,32 @@ pub struct EsmReply {
 /// Checks a timeout in milliseconds.
 pub fn validate_timeout(ms: f64, field: &str) -> Result<Duration, Error> {
     if !ms.is_finite() || ms <= 0.0 {
-        return Err(Error::invalid(field, "must be a positive finite number of milliseconds"));
+        return Err(Error::invalid(
+            field,
+            "must be a positive finite number of milliseconds",
+        ));
     }
     Ok(Duration::from_secs_f64((ms / 1000.0).min(1e9)))
 }
 
 fn env_notes(dropped: &[String]) -> Vec<(&'static str, String)> {
-    dropped.iter().map(|k| ("environment", format!("{k} was dropped from env: it may not be injected"))).collect()
+    dropped
+        .iter()
+        .map(|k| {
+            (
+                "environment",
+                format!("{k} was dropped from env: it may not be injected"),
+            )
+        })
+        .collect()
 }
 
 /// The effective helper pair, when both names are non-empty.
 fn helper_pair(req: &EsmRequest) -> Result<Option<(&str, &str)>, Error> {
-    match (req.helper_module_name.as_deref(), req.helper_function_name.as_deref()) {
+    match (
+        req.helper_module_name.as_deref(),
+        req.helper_function_name.as_deref(),
+    ) {
         (Some(m), Some(f)) if !m.is_empty() && !f.is_empty() => {
             if !is_valid_identifier(f) {
                 return Err(Error::invalid(
@@ -109,8 +123,13 @@ pub fn limit_error(policy: &Policy, code: i32, stderr: &str) -> Option<String> {
     None
 }
 
-const OOM_MESSAGES: &[&str] =
-    &["heap out of memory", "Array buffer allocation failed", "Out of memory", "Allocation failed", "OutOfMemoryError"];
+const OOM_MESSAGES: &[&str] = &[
+    "heap out of memory",
+    "Array buffer allocation failed",
+    "Out of memory",
+    "Allocation failed",
+    "OutOfMemoryError",
+];
 
 /// When the report is an error thrown by a failed allocation under the
 /// memory limit, the error that names the limit.
@@ -121,8 +140,9 @@ fn reported_limit_error(policy: &Policy, payload_json: &str) -> Option<String> {
     }
     let v: serde_json::Value = serde_json::from_str(payload_json).ok()?;
     let msg = v.get("error")?.as_str()?;
-    (v.get("ok") == Some(&serde_json::Value::Bool(false)) && OOM_MESSAGES.iter().any(|m| msg.contains(m)))
-        .then(|| format!("Script exceeded the memory limit ({mem} bytes): {msg}"))
+    (v.get("ok") == Some(&serde_json::Value::Bool(false))
+        && OOM_MESSAGES.iter().any(|m| msg.contains(m)))
+    .then(|| format!("Script exceeded the memory limit ({mem} bytes): {msg}"))
 }
 
 /// Runs one ESM request.
@@ -134,10 +154,17 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
     }
     let rr = match &req.resolution_root {
         Some(r) => {
-            let p = std::fs::canonicalize(r)
-                .map_err(|e| Error::invalid("resolutionRoot", format!("{r:?} is not an accessible directory: {e}")))?;
+            let p = std::fs::canonicalize(r).map_err(|e| {
+                Error::invalid(
+                    "resolutionRoot",
+                    format!("{r:?} is not an accessible directory: {e}"),
+                )
+            })?;
             if !p.is_dir() {
-                return Err(Error::invalid("resolutionRoot", format!("{r:?} is not a directory")));
+                return Err(Error::invalid(
+                    "resolutionRoot",
+                    format!("{r:?} is not a directory"),
+                ));
             }
             Some(p)
         }
@@ -150,14 +177,30 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
     if let Some(extra) = runtime.extra_env() {
         env.push(extra);
     }
-    let max_output = policy.resources.max_output_bytes.unwrap_or(sandbox::policy::DEFAULT_MAX_OUTPUT) as usize;
+    let max_output = policy
+        .resources
+        .max_output_bytes
+        .unwrap_or(sandbox::policy::DEFAULT_MAX_OUTPUT) as usize;
 
     // Refuse before writing or spawning anything.
-    let dry = plan::plan(&policy, caps, &plan::RunPaths { exe: runtime.exe.clone(), ..Default::default() }, Some(Path::new("/")));
+    let dry = plan::plan(
+        &policy,
+        caps,
+        &plan::RunPaths {
+            exe: runtime.exe.clone(),
+            data_headroom: runtime.data_headroom(),
+            ..Default::default()
+        },
+        Some(Path::new("/")),
+    );
     if let Some(reason) = dry.report.refusal(&policy) {
         let mut report = dry.report;
         report.notes.extend(env_notes(&dropped));
-        return Ok(EsmReply { error: Some(reason), sandbox_json: report.to_json(&policy, &caps.platform).to_string(), ..Default::default() });
+        return Ok(EsmReply {
+            error: Some(reason),
+            sandbox_json: report.to_json(&policy, &caps.platform).to_string(),
+            ..Default::default()
+        });
     }
 
     if cancel.as_ref().is_some_and(|c| c.is_fired()) {
@@ -179,7 +222,13 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
             .map(|(_, v)| PathBuf::from(v))
             .unwrap_or_else(|| PathBuf::from("/tmp")),
     };
-    let ctx = RunCtx { policy: &policy, markers: Markers::fresh(), max_output, dropped: &dropped, timeout };
+    let ctx = RunCtx {
+        policy: &policy,
+        markers: Markers::fresh(),
+        max_output,
+        dropped: &dropped,
+        timeout,
+    };
 
     // Judged on what reaches the script: dropped keys do not count.
     let injected = crate::env::build(&[], &req.env).0;
@@ -203,8 +252,14 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
         }
     }
 
-    let prefix = if rr.is_some() { ".scriptcage-" } else { "scriptcage-" };
-    let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(&tmp_parent)?;
+    let prefix = if rr.is_some() {
+        ".scriptcage-"
+    } else {
+        "scriptcage-"
+    };
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&tmp_parent)?;
     let base = std::fs::canonicalize(dir.path())?;
     let user_path = stage_user_files(&base, &req.script, helper)?;
     let runner_path = base.join("runner.mjs");
@@ -218,7 +273,8 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
         }),
     )?;
 
-    let sandboxed_fs = policy.enabled && caps.user_namespaces && policy.filesystem != sandbox::policy::FsMode::Off;
+    let sandboxed_fs =
+        policy.enabled && caps.user_namespaces && policy.filesystem != sandbox::policy::FsMode::Off;
     let root_dir = base.join("root");
     let work_dir = base.join("work");
     if sandboxed_fs {
@@ -231,8 +287,14 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
         bind_rw: None,
         node_modules: rr.as_ref().map(|r| r.join("node_modules")),
         exe: runtime.exe.clone(),
+        data_headroom: runtime.data_headroom(),
     };
-    let mut p = plan::plan(&policy, caps, &paths, sandboxed_fs.then_some(root_dir.as_path()));
+    let mut p = plan::plan(
+        &policy,
+        caps,
+        &paths,
+        sandboxed_fs.then_some(root_dir.as_path()),
+    );
     p.report.notes.extend(env_notes(&dropped));
     if let Some((uid, gid)) = p.chown_to {
         chown_tree(&base, uid, gid)?;
@@ -242,7 +304,15 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
     let args = runtime.module_args(&runner_path);
     let arg_refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     let launch = Launch::new(&runtime.exe, &arg_refs, &env, p.cwd.as_deref(), p.isolation)?;
-    let outcome = process::run(launch, Limits { timeout, max_output_bytes: max_output, cancel }).await;
+    let outcome = process::run(
+        launch,
+        Limits {
+            timeout,
+            max_output_bytes: max_output,
+            cancel,
+        },
+    )
+    .await;
     // The temporary directory is removed here, whatever happened.
     drop(dir);
     Ok(reply_from(outcome?, &ctx, sandbox_json))
@@ -259,7 +329,11 @@ struct RunCtx<'a> {
 
 /// Writes `user.mjs` (and `_helpers.mjs`) into `base`; returns the user
 /// module's path.
-fn stage_user_files(base: &Path, script: &str, helper: Option<(&str, &str)>) -> Result<PathBuf, Error> {
+fn stage_user_files(
+    base: &Path,
+    script: &str,
+    helper: Option<(&str, &str)>,
+) -> Result<PathBuf, Error> {
     let user_path = base.join("user.mjs");
     let mut source = normalise_user_script(script);
     if let Some((module, function)) = helper {
@@ -292,9 +366,18 @@ async fn run_warm(
         &ctx.markers,
         &injected,
     );
-    let mut child = warm.child.take().expect("a taken pooled process has its child");
-    let stdin = child.stdin.take().expect("pooled processes have a stdin pipe");
-    let mut ready = warm.ready.take().expect("pooled processes have a readiness pipe");
+    let mut child = warm
+        .child
+        .take()
+        .expect("a taken pooled process has its child");
+    let stdin = child
+        .stdin
+        .take()
+        .expect("pooled processes have a stdin pipe");
+    let mut ready = warm
+        .ready
+        .take()
+        .expect("pooled processes have a readiness pipe");
     // Hand the job over and wait until the runner says it has it. A large
     // context may not fit in the pipe, so both happen together.
     let write = async move {
@@ -307,14 +390,24 @@ async fn run_warm(
         let ((), byte) = tokio::join!(write, pool::read_byte(&mut ready));
         byte
     });
-    if accept.await.ok().flatten() != Some(b'a') {
+    // A process killed just before it was taken may still accept the job:
+    // its init is gone by then (without a PID namespace at once), and the
+    // run starts over cold.
+    let accepted = accept.await.ok().flatten() == Some(b'a');
+    if !accepted || !matches!(crate::process::spawn::try_reap(&child.pidfd), Ok(None)) {
         warm.child = Some(child);
         return Ok(None); // dropping `warm` kills and reaps it
     }
     let mut report = warm.report.clone();
     report.notes.extend(env_notes(ctx.dropped));
-    let sandbox_json = report.to_json(ctx.policy, &caps::capabilities().platform).to_string();
-    let limits = Limits { timeout: ctx.timeout, max_output_bytes: ctx.max_output, cancel };
+    let sandbox_json = report
+        .to_json(ctx.policy, &caps::capabilities().platform)
+        .to_string();
+    let limits = Limits {
+        timeout: ctx.timeout,
+        max_output_bytes: ctx.max_output,
+        cancel,
+    };
     let outcome = process::supervise(child, limits).await;
     drop(warm);
     Ok(Some(reply_from(outcome?, ctx, sandbox_json)))
@@ -322,7 +415,10 @@ async fn run_warm(
 
 /// Turns a finished run into the reply.
 fn reply_from(outcome: process::Outcome, ctx: &RunCtx<'_>, sandbox_json: String) -> EsmReply {
-    let mut reply = EsmReply { sandbox_json, ..Default::default() };
+    let mut reply = EsmReply {
+        sandbox_json,
+        ..Default::default()
+    };
     match outcome.ending {
         Ending::TimedOut => {
             reply.timed_out = true;
@@ -333,8 +429,10 @@ fn reply_from(outcome: process::Outcome, ctx: &RunCtx<'_>, sandbox_json: String)
             reply.output_truncated = true;
             reply.stdout = js_trim(&decode_output(&outcome.stdout)).to_owned();
             reply.stderr = js_trim(&decode_output(&outcome.stderr)).to_owned();
-            reply.error =
-                Some(format!("Script output exceeded the limit of {} bytes; the script was stopped", ctx.max_output));
+            reply.error = Some(format!(
+                "Script output exceeded the limit of {} bytes; the script was stopped",
+                ctx.max_output
+            ));
         }
         Ending::Exited(code) => {
             reply.stdout = js_trim(&decode_output(&outcome.stdout)).to_owned();

@@ -53,7 +53,10 @@ const FAST_EXIT: &str = r#"if (!process.versions.bun) { const scFastExit = () =>
 
 fn escape_line_separators(json: &str) -> std::borrow::Cow<'_, str> {
     if json.contains(['\u{2028}', '\u{2029}']) {
-        std::borrow::Cow::Owned(json.replace('\u{2028}', "\\u2028").replace('\u{2029}', "\\u2029"))
+        std::borrow::Cow::Owned(
+            json.replace('\u{2028}', "\\u2028")
+                .replace('\u{2029}', "\\u2029"),
+        )
     } else {
         std::borrow::Cow::Borrowed(json)
     }
@@ -94,7 +97,10 @@ try {{
         // source: escaped, the value is the same and stack line numbers of
         // the runner do not depend on the context.
         fast_exit = FAST_EXIT,
-        context = spec.context_json.map(escape_line_separators).unwrap_or(std::borrow::Cow::Borrowed("undefined")),
+        context = spec
+            .context_json
+            .map(escape_line_separators)
+            .unwrap_or(std::borrow::Cow::Borrowed("undefined")),
         start = q(&spec.markers.start),
         end = q(&spec.markers.end),
         user = q(spec.user_url),

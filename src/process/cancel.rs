@@ -45,13 +45,20 @@ fn registry() -> &'static Mutex<HashMap<u32, Arc<Cancel>>> {
 /// Registers a cancellable run under `id`; dropping the guard removes it.
 pub fn register(id: u32) -> Registration {
     let c = Arc::new(Cancel::default());
-    registry().lock().unwrap_or_else(|e| e.into_inner()).insert(id, c.clone());
+    registry()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id, c.clone());
     Registration { id, cancel: c }
 }
 
 /// Fires the run registered under `id`, if it is still running.
 pub fn fire(id: u32) {
-    if let Some(c) = registry().lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+    if let Some(c) = registry()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&id)
+    {
         c.fire();
     }
 }
@@ -66,6 +73,9 @@ pub struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        registry().lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        registry()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
     }
 }

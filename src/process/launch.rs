@@ -109,7 +109,8 @@ pub fn cpath(p: &Path) -> Result<CString, crate::error::Error> {
 }
 
 fn cstr(s: &OsStr) -> Result<CString, crate::error::Error> {
-    CString::new(s.as_bytes()).map_err(|_| crate::error::Error::Spawn(format!("{s:?} contains NUL")))
+    CString::new(s.as_bytes())
+        .map_err(|_| crate::error::Error::Spawn(format!("{s:?} contains NUL")))
 }
 
 impl Launch {
@@ -130,12 +131,21 @@ impl Launch {
         let mut envp = Vec::with_capacity(env.len());
         for (k, v) in env {
             envp.push(
-                CString::new(format!("{k}={v}"))
-                    .map_err(|_| crate::error::Error::invalid(format!("env.{k}"), "contains NUL"))?,
+                CString::new(format!("{k}={v}")).map_err(|_| {
+                    crate::error::Error::invalid(format!("env.{k}"), "contains NUL")
+                })?,
             );
         }
-        let argv_ptrs = argv.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
-        let envp_ptrs = envp.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+        let argv_ptrs = argv
+            .iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        let envp_ptrs = envp
+            .iter()
+            .map(|c| c.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
         Ok(Launch {
             exe: exe_c,
             _argv: argv,

@@ -98,7 +98,8 @@ pub async fn start(launch: Arc<Launch>) -> io::Result<RawChild> {
         .unwrap_or_else(|e| e.into_inner())
         .send(Job { launch, reply })
         .map_err(|_| io::Error::other("spawner thread is gone"))?;
-    rx.await.map_err(|_| io::Error::other("spawner thread dropped the request"))?
+    rx.await
+        .map_err(|_| io::Error::other("spawner thread dropped the request"))?
 }
 
 /// Puts a host-side pipe end in non-blocking mode: tokio only reads and
@@ -214,14 +215,25 @@ impl Capture {
 
 /// Runs `launch` under `limits` and captures its output.
 pub async fn run(launch: Launch, limits: Limits) -> Result<Outcome, Error> {
-    let child = start(Arc::new(launch)).await.map_err(|e| Error::Spawn(e.to_string()))?;
+    let child = start(Arc::new(launch))
+        .await
+        .map_err(|e| Error::Spawn(e.to_string()))?;
     supervise(child, limits).await
 }
 
 /// Supervises an already started child until its run ends (used directly
 /// for pre-started pool processes, whose timeout counts from dispatch).
 pub async fn supervise(child: RawChild, limits: Limits) -> Result<Outcome, Error> {
-    let RawChild { pid, pidfd, stdout, stderr, report, pid_namespace, stdin: _, ready: _ } = child;
+    let RawChild {
+        pid,
+        pidfd,
+        stdout,
+        stderr,
+        report,
+        pid_namespace,
+        stdin: _,
+        ready: _,
+    } = child;
     let mut sup = Supervised {
         pid,
         // SAFETY: the pidfd is owned by the AsyncFd and closed only with it.
@@ -234,7 +246,12 @@ pub async fn supervise(child: RawChild, limits: Limits) -> Result<Outcome, Error
     let mut err = receiver(stderr).map_err(spawn_err)?;
     let mut rep = receiver(report).map_err(spawn_err)?;
 
-    let mut cap = Capture { out: Vec::new(), err: Vec::new(), max: limits.max_output_bytes, full: false };
+    let mut cap = Capture {
+        out: Vec::new(),
+        err: Vec::new(),
+        max: limits.max_output_bytes,
+        full: false,
+    };
     let mut out_open = true;
     let mut err_open = true;
     let mut rep_open = true;
@@ -311,7 +328,11 @@ pub async fn supervise(child: RawChild, limits: Limits) -> Result<Outcome, Error
         }
         None => Ending::Exited(exit.unwrap_or(-1)),
     };
-    Ok(Outcome { stdout: cap.out, stderr: cap.err, ending })
+    Ok(Outcome {
+        stdout: cap.out,
+        stderr: cap.err,
+        ending,
+    })
 }
 
 #[cfg(test)]
@@ -320,7 +341,12 @@ mod tests {
 
     #[test]
     fn capture_budget_is_shared_and_utf8_safe() {
-        let mut c = Capture { out: Vec::new(), err: Vec::new(), max: 5, full: false };
+        let mut c = Capture {
+            out: Vec::new(),
+            err: Vec::new(),
+            max: 5,
+            full: false,
+        };
         assert!(c.push(false, b"ab"));
         assert!(!c.push(true, "é€".as_bytes())); // 2 + 3 bytes, room 3
         assert_eq!(c.err, "é".as_bytes());

@@ -116,9 +116,21 @@ pub fn spawn(launch: &Launch) -> io::Result<RawChild> {
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let (rep_r, rep_w) = pipe()?;
-    let sync = if launch.isolation.id_maps.is_some() { Some(pipe()?) } else { None };
-    let stdin = if launch.stdin_pipe { Some(pipe()?) } else { None };
-    let ready = if launch.stdin_pipe { Some(pipe()?) } else { None };
+    let sync = if launch.isolation.id_maps.is_some() {
+        Some(pipe()?)
+    } else {
+        None
+    };
+    let stdin = if launch.stdin_pipe {
+        Some(pipe()?)
+    } else {
+        None
+    };
+    let ready = if launch.stdin_pipe {
+        Some(pipe()?)
+    } else {
+        None
+    };
 
     let fds = ChildFds {
         stdin: stdin.as_ref().map(|(r, _)| r.as_raw_fd()).unwrap_or(-1),
@@ -196,7 +208,12 @@ fn write_id_maps(pid: libc::pid_t, maps: &super::launch::IdMaps) -> io::Result<(
 pub fn reap(pidfd: &OwnedFd) -> Option<i32> {
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     let r = unsafe {
-        libc::waitid(libc::P_PIDFD, pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED)
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED,
+        )
     };
     if r < 0 {
         return None;
@@ -290,7 +307,13 @@ unsafe fn init_main(launch: &Launch, fds: &ChildFds) -> ! {
     // signal handlers, which must never run in this copy of the host.
     let mut wait_set: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut wait_set);
-    for s in [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT] {
+    for s in [
+        libc::SIGCHLD,
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+    ] {
         libc::sigaddset(&mut wait_set, s);
     }
     libc::sigprocmask(libc::SIG_BLOCK, &wait_set, std::ptr::null_mut());
@@ -304,8 +327,16 @@ unsafe fn init_main(launch: &Launch, fds: &ChildFds) -> ! {
     let out = libc::fcntl(fds.out, libc::F_DUPFD_CLOEXEC, 10);
     let err = libc::fcntl(fds.err, libc::F_DUPFD_CLOEXEC, 10);
     let rep = libc::fcntl(fds.report, libc::F_DUPFD_CLOEXEC, 10);
-    let sync = if fds.sync >= 0 { libc::fcntl(fds.sync, libc::F_DUPFD_CLOEXEC, 10) } else { -1 };
-    let ready = if fds.ready >= 0 { libc::fcntl(fds.ready, libc::F_DUPFD_CLOEXEC, 10) } else { -1 };
+    let sync = if fds.sync >= 0 {
+        libc::fcntl(fds.sync, libc::F_DUPFD_CLOEXEC, 10)
+    } else {
+        -1
+    };
+    let ready = if fds.ready >= 0 {
+        libc::fcntl(fds.ready, libc::F_DUPFD_CLOEXEC, 10)
+    } else {
+        -1
+    };
     if out < 0 || err < 0 || rep < 0 {
         libc::_exit(127);
     }
@@ -322,7 +353,11 @@ unsafe fn init_main(launch: &Launch, fds: &ChildFds) -> ! {
     // The sync pipe goes above the readiness descriptor, which a pooled
     // process's runtime inherits (no close-on-exec) at a fixed, high number
     // so the runtime's own descriptors are numbered as in a cold run.
-    let sync = if sync >= 0 { libc::fcntl(sync, libc::F_DUPFD_CLOEXEC, READY_FD + 1) } else { -1 };
+    let sync = if sync >= 0 {
+        libc::fcntl(sync, libc::F_DUPFD_CLOEXEC, READY_FD + 1)
+    } else {
+        -1
+    };
     if ready >= 0 {
         check!(move_fd(ready, READY_FD), rep, Stage::Fds);
     }
@@ -371,7 +406,14 @@ unsafe fn init_main(launch: &Launch, fds: &ChildFds) -> ! {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     }
 
-    let child = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_ulong, 0usize, 0usize, 0usize, 0usize);
+    let child = libc::syscall(
+        libc::SYS_clone,
+        libc::SIGCHLD as libc::c_ulong,
+        0usize,
+        0usize,
+        0usize,
+        0usize,
+    );
     if child < 0 {
         fail(rep, Stage::Fork);
     }
@@ -512,7 +554,13 @@ fn proc_children_path(buf: &mut [u8; 64], pid: libc::pid_t) -> usize {
 unsafe fn build_root(launch: &Launch, rep: c_int) {
     let iso = &launch.isolation;
     check!(
-        libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()),
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null()
+        ),
         rep,
         Stage::Mount
     );
@@ -524,7 +572,11 @@ unsafe fn build_root(launch: &Launch, rep: c_int) {
                 }
             }
             MountStep::File(p) => {
-                let fd = libc::open(p.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644);
+                let fd = libc::open(
+                    p.as_ptr(),
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                    0o644,
+                );
                 check!(fd, rep, Stage::Mount);
                 libc::close(fd);
             }
@@ -546,10 +598,21 @@ unsafe fn build_root(launch: &Launch, rep: c_int) {
                     Stage::Mount
                 );
             }
-            MountStep::Bind { source, target, readonly, recursive } => {
+            MountStep::Bind {
+                source,
+                target,
+                readonly,
+                recursive,
+            } => {
                 let rec = if *recursive { libc::MS_REC } else { 0 };
                 check!(
-                    libc::mount(source.as_ptr(), target.as_ptr(), std::ptr::null(), libc::MS_BIND | rec, std::ptr::null()),
+                    libc::mount(
+                        source.as_ptr(),
+                        target.as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_BIND | rec,
+                        std::ptr::null()
+                    ),
                     rep,
                     Stage::Mount
                 );
@@ -559,8 +622,13 @@ unsafe fn build_root(launch: &Launch, rep: c_int) {
                     // statfs, not statvfs: glibc's statvfs may fall back to
                     // parsing /proc/mounts, which allocates.
                     let mut st: KernelStatfs = std::mem::zeroed();
-                    check!(libc::syscall(libc::SYS_statfs, target.as_ptr(), &mut st) as c_int, rep, Stage::Mount);
-                    let mut flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID;
+                    check!(
+                        libc::syscall(libc::SYS_statfs, target.as_ptr(), &mut st) as c_int,
+                        rep,
+                        Stage::Mount
+                    );
+                    let mut flags =
+                        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID;
                     for (st_flag, ms_flag) in [
                         (libc::ST_NODEV, libc::MS_NODEV),
                         (libc::ST_NOEXEC, libc::MS_NOEXEC),
@@ -573,7 +641,13 @@ unsafe fn build_root(launch: &Launch, rep: c_int) {
                         }
                     }
                     check!(
-                        libc::mount(std::ptr::null(), target.as_ptr(), std::ptr::null(), flags, std::ptr::null()),
+                        libc::mount(
+                            std::ptr::null(),
+                            target.as_ptr(),
+                            std::ptr::null(),
+                            flags,
+                            std::ptr::null()
+                        ),
                         rep,
                         Stage::Mount
                     );
@@ -598,8 +672,16 @@ unsafe fn build_root(launch: &Launch, rep: c_int) {
         return;
     };
     check!(libc::chdir(root.as_ptr()), rep, Stage::PivotRoot);
-    check!(libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as c_int, rep, Stage::PivotRoot);
-    check!(libc::umount2(c".".as_ptr(), libc::MNT_DETACH), rep, Stage::PivotRoot);
+    check!(
+        libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as c_int,
+        rep,
+        Stage::PivotRoot
+    );
+    check!(
+        libc::umount2(c".".as_ptr(), libc::MNT_DETACH),
+        rep,
+        Stage::PivotRoot
+    );
     check!(libc::chdir(c"/".as_ptr()), rep, Stage::PivotRoot);
     // The skeleton root itself is read-only; only the mounted scratch
     // directories accept writes.
@@ -622,9 +704,17 @@ unsafe fn loopback_up(rep: c_int) {
     let mut req: libc::ifreq = std::mem::zeroed();
     req.ifr_name[0] = b'l' as libc::c_char;
     req.ifr_name[1] = b'o' as libc::c_char;
-    check!(libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req), rep, Stage::Loopback);
+    check!(
+        libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req),
+        rep,
+        Stage::Loopback
+    );
     req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-    check!(libc::ioctl(sock, libc::SIOCSIFFLAGS, &mut req), rep, Stage::Loopback);
+    check!(
+        libc::ioctl(sock, libc::SIOCSIFFLAGS, &mut req),
+        rep,
+        Stage::Loopback
+    );
     libc::close(sock);
 }
 
@@ -656,8 +746,16 @@ struct KernelStatfs {
 unsafe fn switch_ids(uid: libc::uid_t, gid: libc::gid_t, rep: c_int) {
     // Refused after `setgroups deny`, where the list is already empty.
     libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>());
-    check!(libc::syscall(libc::SYS_setresgid, gid, gid, gid) as c_int, rep, Stage::Ids);
-    check!(libc::syscall(libc::SYS_setresuid, uid, uid, uid) as c_int, rep, Stage::Ids);
+    check!(
+        libc::syscall(libc::SYS_setresgid, gid, gid, gid) as c_int,
+        rep,
+        Stage::Ids
+    );
+    check!(
+        libc::syscall(libc::SYS_setresuid, uid, uid, uid) as c_int,
+        rep,
+        Stage::Ids
+    );
 }
 
 unsafe fn runtime_main(launch: &Launch, rep: c_int) -> ! {
@@ -676,7 +774,10 @@ unsafe fn runtime_main(launch: &Launch, rep: c_int) -> ! {
     libc::setpgid(0, 0);
 
     for &(res, soft, hard) in &iso.rlimits {
-        let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+        let lim = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
         check!(libc::setrlimit(res as _, &lim), rep, Stage::Rlimit);
     }
     if iso.no_new_privs {
@@ -691,11 +792,19 @@ unsafe fn runtime_main(launch: &Launch, rep: c_int) -> ! {
         switch_ids(uid, gid, rep);
     }
     if iso.no_new_privs {
-        check!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), rep, Stage::NoNewPrivs);
+        check!(
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
+            rep,
+            Stage::NoNewPrivs
+        );
     }
     if let Some(cwd) = &launch.cwd {
         check!(libc::chdir(cwd.as_ptr()), rep, Stage::Chdir);
     }
-    libc::execve(launch.exe.as_ptr(), launch.argv_ptrs.as_ptr(), launch.envp_ptrs.as_ptr());
+    libc::execve(
+        launch.exe.as_ptr(),
+        launch.argv_ptrs.as_ptr(),
+        launch.envp_ptrs.as_ptr(),
+    );
     fail(rep, Stage::Exec)
 }

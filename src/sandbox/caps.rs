@@ -49,14 +49,19 @@ pub fn capabilities() -> &'static Capabilities {
 }
 
 fn read_trimmed(path: &str) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_owned())
 }
 
 fn probe() -> Capabilities {
     let is_root = unsafe { libc::geteuid() } == 0;
     let simulated = std::env::var_os("SCRIPTCAGE_FORCE_NO_NAMESPACES").is_some_and(|v| v == "1");
     let (user_namespaces, reason) = if simulated {
-        (false, Some("disabled by SCRIPTCAGE_FORCE_NO_NAMESPACES=1 (simulation)".to_owned()))
+        (
+            false,
+            Some("disabled by SCRIPTCAGE_FORCE_NO_NAMESPACES=1 (simulation)".to_owned()),
+        )
     } else {
         probe_namespaces()
     };
@@ -75,7 +80,14 @@ fn probe() -> Capabilities {
 
 fn landlock_abi() -> i32 {
     // landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
-    let r = unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, 1u32) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32,
+        )
+    };
     if r < 0 {
         0
     } else {
@@ -84,27 +96,43 @@ fn landlock_abi() -> i32 {
 }
 
 fn probe_namespaces() -> (bool, Option<String>) {
-    let flags = libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWNET | libc::SIGCHLD;
+    let flags = libc::CLONE_NEWUSER
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWNS
+        | libc::CLONE_NEWNET
+        | libc::SIGCHLD;
     // SAFETY: fork-like clone; the child only calls _exit.
     let pid = unsafe {
-        libc::syscall(libc::SYS_clone, flags as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+        libc::syscall(
+            libc::SYS_clone,
+            flags as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
     };
     if pid == 0 {
         unsafe { libc::_exit(0) };
     }
     if pid < 0 {
         let err = std::io::Error::last_os_error();
-        let mut why = format!("clone(CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNS|CLONE_NEWNET) failed: {err}");
+        let mut why =
+            format!("clone(CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNS|CLONE_NEWNET) failed: {err}");
         if read_trimmed("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
             why.push_str("; user.max_user_namespaces is 0");
         }
         if read_trimmed("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
             why.push_str("; kernel.unprivileged_userns_clone is 0");
         }
-        if read_trimmed("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+        if read_trimmed("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref()
+            == Some("1")
+        {
             why.push_str("; AppArmor restricts unprivileged user namespaces");
         }
-        if err.raw_os_error() == Some(libc::EPERM) && read_trimmed("/proc/self/status").is_some_and(|s| s.contains("Seccomp:\t2")) {
+        if err.raw_os_error() == Some(libc::EPERM)
+            && read_trimmed("/proc/self/status").is_some_and(|s| s.contains("Seccomp:\t2"))
+        {
             why.push_str("; a seccomp filter (container runtime) refuses it");
         }
         return (false, Some(why));

@@ -14,7 +14,8 @@ pub fn global() -> &'static RwLock<Policy> {
     static P: OnceLock<RwLock<Policy>> = OnceLock::new();
     P.get_or_init(|| {
         let name = std::env::var("SCRIPTCAGE_SANDBOX").unwrap_or_default();
-        let p = policy::profile(name.trim()).unwrap_or_else(|| policy::profile("standard").expect("built-in"));
+        let p = policy::profile(name.trim())
+            .unwrap_or_else(|| policy::profile("standard").expect("built-in"));
         RwLock::new(p)
     })
 }

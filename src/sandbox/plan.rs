@@ -26,6 +26,10 @@ pub struct RunPaths {
     pub node_modules: Option<PathBuf>,
     /// The runtime executable.
     pub exe: PathBuf,
+    /// Writable address space the runtime reserves at start-up without
+    /// using it (added to the memory limit so that scripts get the
+    /// requested amount).
+    pub data_headroom: u64,
 }
 
 /// The effective sandbox of a run.
@@ -59,9 +63,19 @@ impl Report {
     /// The refusal message when the policy says `fail` and something was
     /// downgraded.
     pub fn refusal(&self, policy: &Policy) -> Option<String> {
-        if policy.enabled && policy.on_unavailable == OnUnavailable::Fail && !self.downgrades.is_empty() {
-            let reasons: Vec<String> = self.downgrades.iter().map(|(l, r)| format!("{l}: {r}")).collect();
-            Some(format!("Sandbox unavailable (onUnavailable: \"fail\"): {}", reasons.join("; ")))
+        if policy.enabled
+            && policy.on_unavailable == OnUnavailable::Fail
+            && !self.downgrades.is_empty()
+        {
+            let reasons: Vec<String> = self
+                .downgrades
+                .iter()
+                .map(|(l, r)| format!("{l}: {r}"))
+                .collect();
+            Some(format!(
+                "Sandbox unavailable (onUnavailable: \"fail\"): {}",
+                reasons.join("; ")
+            ))
         } else {
             None
         }
@@ -70,9 +84,20 @@ impl Report {
 
 /// The ids a sandboxed run uses when the host is root.
 pub fn drop_ids(policy: &Policy) -> (u32, u32) {
-    let env_id = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok()).filter(|&v| v != 0);
-    let uid = policy.uid.or_else(|| env_id("SCRIPTCAGE_SANDBOX_UID")).unwrap_or(65534);
-    let gid = policy.gid.or_else(|| env_id("SCRIPTCAGE_SANDBOX_GID")).unwrap_or(65534);
+    let env_id = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+            .filter(|&v| v != 0)
+    };
+    let uid = policy
+        .uid
+        .or_else(|| env_id("SCRIPTCAGE_SANDBOX_UID"))
+        .unwrap_or(65534);
+    let gid = policy
+        .gid
+        .or_else(|| env_id("SCRIPTCAGE_SANDBOX_GID"))
+        .unwrap_or(65534);
     (uid, gid)
 }
 
@@ -92,7 +117,9 @@ pub struct Plan {
 }
 
 /// System directories exposed read-only.
-const SYSTEM_DIRS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"];
+const SYSTEM_DIRS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
+];
 
 struct RootBuilder {
     root: PathBuf,
@@ -129,7 +156,8 @@ impl RootBuilder {
             if let Some(parent) = host.parent() {
                 self.dirs(parent);
             }
-            self.steps.push(MountStep::File(Self::c(&self.inside(host))));
+            self.steps
+                .push(MountStep::File(Self::c(&self.inside(host))));
         }
         self.steps.push(MountStep::Bind {
             source: Self::c(host),
@@ -154,11 +182,21 @@ impl RootBuilder {
 
 /// Plans a run. `root_dir` is an empty host directory that becomes the new
 /// root (only used when the filesystem layer applies).
-pub fn plan(policy: &Policy, caps: &Capabilities, paths: &RunPaths, root_dir: Option<&Path>) -> Plan {
+pub fn plan(
+    policy: &Policy,
+    caps: &Capabilities,
+    paths: &RunPaths,
+    root_dir: Option<&Path>,
+) -> Plan {
     let mut report = Report::default();
     let mut iso = Isolation::default();
     if !policy.enabled {
-        return Plan { isolation: iso, chown_to: None, cwd: None, report };
+        return Plan {
+            isolation: iso,
+            chown_to: None,
+            cwd: None,
+            report,
+        };
     }
     let host_uid = unsafe { libc::geteuid() };
     let host_gid = unsafe { libc::getegid() };
@@ -173,8 +211,23 @@ pub fn plan(policy: &Policy, caps: &Capabilities, paths: &RunPaths, root_dir: Op
         // hard limit one second later is the kernel's SIGKILL.
         iso.rlimits.push((libc::RLIMIT_CPU as i32, cpu, cpu + 1));
     }
+    if let Some(mem) = r.memory_bytes {
+        iso.rlimits.push((
+            libc::RLIMIT_DATA as i32,
+            mem + paths.data_headroom,
+            mem + paths.data_headroom,
+        ));
+        if paths.data_headroom > 0 {
+            report.notes.push((
+                "resources",
+                format!(
+                    "the runtime reserves {} MiB of writable address space at start-up: its data limit is memoryBytes plus that",
+                    paths.data_headroom >> 20
+                ),
+            ));
+        }
+    }
     for (res, v) in [
-        (libc::RLIMIT_DATA, r.memory_bytes),
         (libc::RLIMIT_NOFILE, r.max_open_files),
         (libc::RLIMIT_NPROC, r.max_processes),
         (libc::RLIMIT_FSIZE, r.max_file_size_bytes),
@@ -188,11 +241,16 @@ pub fn plan(policy: &Policy, caps: &Capabilities, paths: &RunPaths, root_dir: Op
 
     let (drop_uid, drop_gid) = drop_ids(policy);
     let dropping = root_host && policy.privilege == PrivMode::DropToUid;
-    let (run_uid, run_gid) = if dropping { (drop_uid, drop_gid) } else { (host_uid, host_gid) };
+    let (run_uid, run_gid) = if dropping {
+        (drop_uid, drop_gid)
+    } else {
+        (host_uid, host_gid)
+    };
     iso.no_new_privs = true;
 
     if caps.user_namespaces {
-        iso.clone_flags = libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWIPC;
+        iso.clone_flags =
+            libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWIPC;
         iso.id_maps = Some(if dropping {
             // The init stays host root (mapped to itself) so that it can
             // reach bind sources under 0700 directories such as /root; the
@@ -218,28 +276,43 @@ pub fn plan(policy: &Policy, caps: &Capabilities, paths: &RunPaths, root_dir: Op
         if !root_host && policy.privilege == PrivMode::DropToUid {
             report.notes.push(("privilege", format!("host is not root: the script keeps uid {host_uid}, with no capabilities and no_new_privs")));
         }
-        let tmp_size = r.max_file_size_bytes.map(|s| format!(",size={s}")).unwrap_or_default();
+        let tmp_size = r
+            .max_file_size_bytes
+            .map(|s| format!(",size={s}"))
+            .unwrap_or_default();
         match (policy.filesystem, root_dir) {
             (FsMode::Off, _) | (_, None) => {
                 // Still a private /proc: the host's processes and their
                 // environments stay out of sight.
                 iso.mounts.push(MountStep::Proc(c"/proc".into()));
                 if policy.filesystem != FsMode::Off {
-                    report.downgrades.push(("filesystem", "no directory for the sandbox root".into()));
+                    report
+                        .downgrades
+                        .push(("filesystem", "no directory for the sandbox root".into()));
                 } else {
                     report.notes.push(("filesystem", "filesystem mode off: the host filesystem is visible (with a private /proc)".into()));
                 }
             }
             (mode, Some(root)) => {
-                let mut b = RootBuilder { root: root.to_path_buf(), steps: Vec::new(), made: vec![PathBuf::from("/")] };
-                b.steps.push(MountStep::Tmpfs { target: RootBuilder::c(root), data: c"mode=0755".into() });
+                let mut b = RootBuilder {
+                    root: root.to_path_buf(),
+                    steps: Vec::new(),
+                    made: vec![PathBuf::from("/")],
+                };
+                b.steps.push(MountStep::Tmpfs {
+                    target: RootBuilder::c(root),
+                    data: c"mode=0755".into(),
+                });
                 for d in SYSTEM_DIRS {
                     let p = Path::new(d);
                     match std::fs::symlink_metadata(p) {
                         Ok(m) if m.file_type().is_symlink() => {
                             if let Ok(t) = std::fs::read_link(p) {
                                 b.made.push(p.to_path_buf());
-                                b.steps.push(MountStep::Symlink { target: RootBuilder::c(&t), path: RootBuilder::c(&b.inside(p)) });
+                                b.steps.push(MountStep::Symlink {
+                                    target: RootBuilder::c(&t),
+                                    path: RootBuilder::c(&b.inside(p)),
+                                });
                             }
                         }
                         Ok(m) if m.is_dir() => b.bind(p, true, true),
@@ -247,15 +320,30 @@ pub fn plan(policy: &Policy, caps: &Capabilities, paths: &RunPaths, root_dir: Op
                     }
                 }
                 b.dirs(Path::new("/proc"));
-                b.steps.push(MountStep::Proc(RootBuilder::c(&b.inside(Path::new("/proc")))));
+                b.steps.push(MountStep::Proc(RootBuilder::c(
+                    &b.inside(Path::new("/proc")),
+                )));
                 b.tmpfs(Path::new("/dev"), "mode=0755".into());
                 for dev in ["null", "zero", "random", "urandom"] {
                     let p = Path::new("/dev").join(dev);
                     b.steps.push(MountStep::File(RootBuilder::c(&b.inside(&p))));
-                    b.steps.push(MountStep::Bind { source: RootBuilder::c(&p), target: RootBuilder::c(&b.inside(&p)), readonly: false, recursive: false });
+                    b.steps.push(MountStep::Bind {
+                        source: RootBuilder::c(&p),
+                        target: RootBuilder::c(&b.inside(&p)),
+                        readonly: false,
+                        recursive: false,
+                    });
                 }
-                for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
-                    b.steps.push(MountStep::Symlink { target: RootBuilder::c(Path::new(target)), path: RootBuilder::c(&b.inside(&Path::new("/dev").join(name))) });
+                for (name, target) in [
+                    ("fd", "/proc/self/fd"),
+                    ("stdin", "/proc/self/fd/0"),
+                    ("stdout", "/proc/self/fd/1"),
+                    ("stderr", "/proc/self/fd/2"),
+                ] {
+                    b.steps.push(MountStep::Symlink {
+                        target: RootBuilder::c(Path::new(target)),
+                        path: RootBuilder::c(&b.inside(&Path::new("/dev").join(name))),
+                    });
                 }
                 b.tmpfs(Path::new("/tmp"), format!("mode=1777{tmp_size}"));
                 if !b.covered(&paths.exe) {
@@ -265,7 +353,10 @@ pub fn plan(policy: &Policy, caps: &Capabilities, paths: &RunPaths, root_dir: Op
                     b.bind(s, true, false);
                 }
                 if let Some(s) = &paths.scratch {
-                    b.tmpfs(s, format!("mode=0700,uid={run_uid},gid={run_gid}{tmp_size}"));
+                    b.tmpfs(
+                        s,
+                        format!("mode=0700,uid={run_uid},gid={run_gid}{tmp_size}"),
+                    );
                     cwd = Some(s.clone());
                 }
                 if let Some(d) = &paths.bind_rw {
@@ -289,7 +380,11 @@ pub fn plan(policy: &Policy, caps: &Capabilities, paths: &RunPaths, root_dir: Op
                 iso.loopback_up = true;
                 report.enforced[2] = true;
                 if policy.filesystem == FsMode::Off {
-                    report.notes.push(("network", "filesystem mode off: unix sockets on the host filesystem stay reachable".into()));
+                    report.notes.push((
+                        "network",
+                        "filesystem mode off: unix sockets on the host filesystem stay reachable"
+                            .into(),
+                    ));
                 }
             }
             NetMode::Allowlist => {
@@ -299,15 +394,25 @@ pub fn plan(policy: &Policy, caps: &Capabilities, paths: &RunPaths, root_dir: Op
             }
         }
     } else {
-        let why = caps.user_namespaces_reason.clone().unwrap_or_else(|| "user namespaces unavailable".into());
+        let why = caps
+            .user_namespaces_reason
+            .clone()
+            .unwrap_or_else(|| "user namespaces unavailable".into());
         if policy.filesystem != FsMode::Off {
-            report.downgrades.push(("filesystem", format!("no private filesystem view or PID namespace: {why}")));
+            report.downgrades.push((
+                "filesystem",
+                format!("no private filesystem view or PID namespace: {why}"),
+            ));
         } else {
-            report.notes.push(("filesystem", format!("no PID namespace: {why}")));
+            report
+                .notes
+                .push(("filesystem", format!("no PID namespace: {why}")));
         }
         match policy.network {
             NetMode::Unrestricted => report.enforced[2] = true,
-            _ => report.downgrades.push(("network", format!("no network namespace: {why}"))),
+            _ => report
+                .downgrades
+                .push(("network", format!("no network namespace: {why}"))),
         }
         if dropping {
             iso.ids = Some((run_uid, run_gid));
@@ -315,14 +420,22 @@ pub fn plan(policy: &Policy, caps: &Capabilities, paths: &RunPaths, root_dir: Op
         }
         report.enforced[3] = true;
         if r.max_processes.is_some() {
-            report.notes.push(("resources", format!("maxProcesses counts every process of uid {run_uid}, not only this run's")));
+            report.notes.push((
+                "resources",
+                format!("maxProcesses counts every process of uid {run_uid}, not only this run's"),
+            ));
         }
     }
     if !report.enforced[1] && policy.filesystem == FsMode::Off {
         // Nothing was requested, so nothing is missing.
         report.enforced[1] = false;
     }
-    Plan { isolation: iso, chown_to, cwd, report }
+    Plan {
+        isolation: iso,
+        chown_to,
+        cwd,
+        report,
+    }
 }
 
 #[cfg(test)]
@@ -354,7 +467,12 @@ mod tests {
 
     #[test]
     fn off_applies_nothing() {
-        let p = plan(&profile("off").unwrap(), &caps(true), &paths(), Some(Path::new("/tmp/sc-x/root")));
+        let p = plan(
+            &profile("off").unwrap(),
+            &caps(true),
+            &paths(),
+            Some(Path::new("/tmp/sc-x/root")),
+        );
         assert_eq!(p.isolation.clone_flags, 0);
         assert!(p.isolation.mounts.is_empty() && p.isolation.rlimits.is_empty());
         assert_eq!(p.report.enforced, [false; 4]);
@@ -364,17 +482,38 @@ mod tests {
     #[test]
     fn standard_builds_namespaces_root_and_limits() {
         let pol = profile("standard").unwrap();
-        let p = plan(&pol, &caps(true), &paths(), Some(Path::new("/tmp/sc-x/root")));
+        let p = plan(
+            &pol,
+            &caps(true),
+            &paths(),
+            Some(Path::new("/tmp/sc-x/root")),
+        );
         let f = p.isolation.clone_flags;
-        assert!(f & libc::CLONE_NEWUSER != 0 && f & libc::CLONE_NEWPID != 0 && f & libc::CLONE_NEWNS != 0);
+        assert!(
+            f & libc::CLONE_NEWUSER != 0
+                && f & libc::CLONE_NEWPID != 0
+                && f & libc::CLONE_NEWNS != 0
+        );
         assert_eq!(f & libc::CLONE_NEWNET, 0, "standard keeps the host network");
         assert!(p.isolation.no_new_privs);
         assert!(p.isolation.new_root.is_some());
-        let has = |needle: &str| p.isolation.mounts.iter().any(|m| format!("{m:?}").contains(needle));
+        let has = |needle: &str| {
+            p.isolation
+                .mounts
+                .iter()
+                .any(|m| format!("{m:?}").contains(needle))
+        };
         assert!(has("Proc(\"/tmp/sc-x/root/proc\")"));
         assert!(has("/tmp/sc-x/root/tmp"));
-        assert!(has("/tmp/sc-x/root/opt/rt/node"), "runtime outside the system dirs is bound");
-        assert!(p.isolation.rlimits.iter().any(|&(r, s, h)| r == libc::RLIMIT_CPU as i32 && s == 60 && h == 61));
+        assert!(
+            has("/tmp/sc-x/root/opt/rt/node"),
+            "runtime outside the system dirs is bound"
+        );
+        assert!(p
+            .isolation
+            .rlimits
+            .iter()
+            .any(|&(r, s, h)| r == libc::RLIMIT_CPU as i32 && s == 60 && h == 61));
         assert_eq!(p.report.enforced, [true; 4]);
         assert!(p.report.downgrades.is_empty());
         assert_eq!(p.cwd.as_deref(), Some(Path::new("/tmp/sc-x/work")));
@@ -391,11 +530,23 @@ mod tests {
 
     #[test]
     fn without_namespaces_standard_degrades_and_strict_refuses() {
-        let std_p = plan(&profile("standard").unwrap(), &caps(false), &paths(), Some(Path::new("/r")));
+        let std_p = plan(
+            &profile("standard").unwrap(),
+            &caps(false),
+            &paths(),
+            Some(Path::new("/r")),
+        );
         assert_eq!(std_p.isolation.clone_flags, 0);
         assert!(!std_p.report.enforced[1]);
-        assert!(std_p.report.downgrades.iter().any(|(l, _)| *l == "filesystem"));
-        assert!(std_p.report.refusal(&profile("standard").unwrap()).is_none());
+        assert!(std_p
+            .report
+            .downgrades
+            .iter()
+            .any(|(l, _)| *l == "filesystem"));
+        assert!(std_p
+            .report
+            .refusal(&profile("standard").unwrap())
+            .is_none());
         let strict = profile("strict").unwrap();
         let st = plan(&strict, &caps(false), &paths(), Some(Path::new("/r")));
         let reason = st.report.refusal(&strict).expect("strict refuses");
@@ -406,11 +557,16 @@ mod tests {
     fn allowlist_is_reported_as_a_downgrade() {
         let pol = profile("standard")
             .unwrap()
-            .merged(&serde_json::json!({ "network": { "mode": "allowlist", "allow": ["10.0.0.0/8"] } }))
+            .merged(
+                &serde_json::json!({ "network": { "mode": "allowlist", "allow": ["10.0.0.0/8"] } }),
+            )
             .unwrap();
         let p = plan(&pol, &caps(true), &paths(), Some(Path::new("/r")));
         assert!(!p.report.enforced[2]);
         assert!(p.report.downgrades.iter().any(|(l, _)| *l == "network"));
-        assert!(p.isolation.clone_flags & libc::CLONE_NEWNET != 0, "narrowed to deny, never widened");
+        assert!(
+            p.isolation.clone_flags & libc::CLONE_NEWNET != 0,
+            "narrowed to deny, never widened"
+        );
     }
 }

@@ -120,10 +120,17 @@ pub fn profile(name: &str) -> Option<Policy> {
     };
     match name {
         "standard" => Some(standard),
-        "strict" => Some(Policy { network: NetMode::Deny, on_unavailable: OnUnavailable::Fail, ..standard }),
+        "strict" => Some(Policy {
+            network: NetMode::Deny,
+            on_unavailable: OnUnavailable::Fail,
+            ..standard
+        }),
         "off" => Some(Policy {
             enabled: false,
-            resources: Resources { max_output_bytes: Some(DEFAULT_MAX_OUTPUT), ..Resources::default() },
+            resources: Resources {
+                max_output_bytes: Some(DEFAULT_MAX_OUTPUT),
+                ..Resources::default()
+            },
             filesystem: FsMode::Off,
             privilege: PrivMode::Inherit,
             ..standard
@@ -177,8 +184,12 @@ impl Policy {
         let obj = as_object(input, "policy")?;
         let mut p = self.clone();
         if let Some(v) = obj.get("profile") {
-            let name = v.as_str().ok_or_else(|| Error::invalid("profile", "must be a string"))?;
-            p = profile(name).ok_or_else(|| Error::invalid("profile", format!("must be one of {}", PROFILES.join(", "))))?;
+            let name = v
+                .as_str()
+                .ok_or_else(|| Error::invalid("profile", "must be a string"))?;
+            p = profile(name).ok_or_else(|| {
+                Error::invalid("profile", format!("must be one of {}", PROFILES.join(", ")))
+            })?;
         }
         for (key, v) in obj {
             match key.as_str() {
@@ -188,7 +199,12 @@ impl Policy {
                     p.on_unavailable = match as_str(v, "onUnavailable")? {
                         "degrade" => OnUnavailable::Degrade,
                         "fail" => OnUnavailable::Fail,
-                        _ => return Err(Error::invalid("onUnavailable", "must be \"degrade\" or \"fail\"")),
+                        _ => {
+                            return Err(Error::invalid(
+                                "onUnavailable",
+                                "must be \"degrade\" or \"fail\"",
+                            ))
+                        }
                     }
                 }
                 "resources" => {
@@ -201,9 +217,15 @@ impl Policy {
                             "maxProcesses" => &mut p.resources.max_processes,
                             "maxOutputBytes" => &mut p.resources.max_output_bytes,
                             "maxFileSizeBytes" => &mut p.resources.max_file_size_bytes,
-                            _ => return Err(Error::invalid(field, "is not a known resource limit")),
+                            _ => {
+                                return Err(Error::invalid(field, "is not a known resource limit"))
+                            }
                         };
-                        *slot = if rv.is_null() { None } else { Some(positive_int(rv, &field)?) };
+                        *slot = if rv.is_null() {
+                            None
+                        } else {
+                            Some(positive_int(rv, &field)?)
+                        };
                     }
                     if p.resources.max_output_bytes.is_none() {
                         // The output budget is always on.
@@ -218,10 +240,18 @@ impl Policy {
                                     "off" => FsMode::Off,
                                     "scratch-only" => FsMode::ScratchOnly,
                                     "scratch-plus-ro" => FsMode::ScratchPlusRo,
-                                    _ => return Err(Error::invalid("filesystem.mode", "must be \"off\", \"scratch-only\" or \"scratch-plus-ro\"")),
+                                    _ => return Err(Error::invalid(
+                                        "filesystem.mode",
+                                        "must be \"off\", \"scratch-only\" or \"scratch-plus-ro\"",
+                                    )),
                                 }
                             }
-                            _ => return Err(Error::invalid(format!("filesystem.{fk}"), "is not a known option")),
+                            _ => {
+                                return Err(Error::invalid(
+                                    format!("filesystem.{fk}"),
+                                    "is not a known option",
+                                ))
+                            }
                         }
                     }
                 }
@@ -229,27 +259,49 @@ impl Policy {
                     for (nk, nv) in as_object(v, "network")? {
                         match nk.as_str() {
                             "mode" => {
-                                p.network = match as_str(nv, "network.mode")? {
-                                    "unrestricted" => NetMode::Unrestricted,
-                                    "deny" => NetMode::Deny,
-                                    "allowlist" => NetMode::Allowlist,
-                                    _ => return Err(Error::invalid("network.mode", "must be \"unrestricted\", \"deny\" or \"allowlist\"")),
-                                }
+                                p.network =
+                                    match as_str(nv, "network.mode")? {
+                                        "unrestricted" => NetMode::Unrestricted,
+                                        "deny" => NetMode::Deny,
+                                        "allowlist" => NetMode::Allowlist,
+                                        _ => return Err(Error::invalid(
+                                            "network.mode",
+                                            "must be \"unrestricted\", \"deny\" or \"allowlist\"",
+                                        )),
+                                    }
                             }
                             "allow" => {
-                                let arr = nv.as_array().ok_or_else(|| Error::invalid("network.allow", "must be an array of strings"))?;
+                                let arr = nv.as_array().ok_or_else(|| {
+                                    Error::invalid("network.allow", "must be an array of strings")
+                                })?;
                                 let mut out = Vec::new();
                                 for (i, e) in arr.iter().enumerate() {
-                                    let s = e.as_str().ok_or_else(|| Error::invalid(format!("network.allow[{i}]"), "must be a string"))?;
+                                    let s = e.as_str().ok_or_else(|| {
+                                        Error::invalid(
+                                            format!("network.allow[{i}]"),
+                                            "must be a string",
+                                        )
+                                    })?;
                                     if !is_ip_or_cidr(s) {
-                                        return Err(Error::invalid(format!("network.allow[{i}]"), "must be an IP address or CIDR range"));
+                                        return Err(Error::invalid(
+                                            format!("network.allow[{i}]"),
+                                            "must be an IP address or CIDR range",
+                                        ));
                                     }
                                     out.push(s.to_owned());
                                 }
                                 p.allow = out;
                             }
-                            "denyLinkLocalAndMetadata" => p.deny_link_local_and_metadata = as_bool(nv, "network.denyLinkLocalAndMetadata")?,
-                            _ => return Err(Error::invalid(format!("network.{nk}"), "is not a known option")),
+                            "denyLinkLocalAndMetadata" => {
+                                p.deny_link_local_and_metadata =
+                                    as_bool(nv, "network.denyLinkLocalAndMetadata")?
+                            }
+                            _ => {
+                                return Err(Error::invalid(
+                                    format!("network.{nk}"),
+                                    "is not a known option",
+                                ))
+                            }
                         }
                     }
                 }
@@ -260,12 +312,34 @@ impl Policy {
                                 p.privilege = match as_str(pv, "privilege.mode")? {
                                     "inherit" => PrivMode::Inherit,
                                     "drop-to-uid" => PrivMode::DropToUid,
-                                    _ => return Err(Error::invalid("privilege.mode", "must be \"inherit\" or \"drop-to-uid\"")),
+                                    _ => {
+                                        return Err(Error::invalid(
+                                            "privilege.mode",
+                                            "must be \"inherit\" or \"drop-to-uid\"",
+                                        ))
+                                    }
                                 }
                             }
-                            "uid" => p.uid = if pv.is_null() { None } else { Some(id(pv, "privilege.uid")?) },
-                            "gid" => p.gid = if pv.is_null() { None } else { Some(id(pv, "privilege.gid")?) },
-                            _ => return Err(Error::invalid(format!("privilege.{pk}"), "is not a known option")),
+                            "uid" => {
+                                p.uid = if pv.is_null() {
+                                    None
+                                } else {
+                                    Some(id(pv, "privilege.uid")?)
+                                }
+                            }
+                            "gid" => {
+                                p.gid = if pv.is_null() {
+                                    None
+                                } else {
+                                    Some(id(pv, "privilege.gid")?)
+                                }
+                            }
+                            _ => {
+                                return Err(Error::invalid(
+                                    format!("privilege.{pk}"),
+                                    "is not a known option",
+                                ))
+                            }
                         }
                     }
                 }
@@ -277,28 +351,40 @@ impl Policy {
 }
 
 fn as_object<'a>(v: &'a Value, field: &str) -> Result<&'a Map<String, Value>, Error> {
-    v.as_object().ok_or_else(|| Error::invalid(field, "must be an object"))
+    v.as_object()
+        .ok_or_else(|| Error::invalid(field, "must be an object"))
 }
 
 fn as_bool(v: &Value, field: &str) -> Result<bool, Error> {
-    v.as_bool().ok_or_else(|| Error::invalid(field, "must be a boolean"))
+    v.as_bool()
+        .ok_or_else(|| Error::invalid(field, "must be a boolean"))
 }
 
 fn as_str<'a>(v: &'a Value, field: &str) -> Result<&'a str, Error> {
-    v.as_str().ok_or_else(|| Error::invalid(field, "must be a string"))
+    v.as_str()
+        .ok_or_else(|| Error::invalid(field, "must be a string"))
 }
 
 fn positive_int(v: &Value, field: &str) -> Result<u64, Error> {
     match v.as_f64() {
-        Some(f) if f.is_finite() && f >= 1.0 && f.fract() == 0.0 && f <= 9.007_199_254_740_991e15 => Ok(f as u64),
+        Some(f)
+            if f.is_finite() && f >= 1.0 && f.fract() == 0.0 && f <= 9.007_199_254_740_991e15 =>
+        {
+            Ok(f as u64)
+        }
         _ => Err(Error::invalid(field, "must be a positive integer")),
     }
 }
 
 fn id(v: &Value, field: &str) -> Result<u32, Error> {
     match v.as_f64() {
-        Some(f) if f.is_finite() && f >= 1.0 && f.fract() == 0.0 && f < 4_294_967_295.0 => Ok(f as u32),
-        _ => Err(Error::invalid(field, "must be an integer from 1 to 4294967294 (never root)")),
+        Some(f) if f.is_finite() && f >= 1.0 && f.fract() == 0.0 && f < 4_294_967_295.0 => {
+            Ok(f as u32)
+        }
+        _ => Err(Error::invalid(
+            field,
+            "must be an integer from 1 to 4294967294 (never root)",
+        )),
     }
 }
 
@@ -312,7 +398,9 @@ fn is_ip_or_cidr(s: &str) -> bool {
     };
     match prefix {
         None => true,
-        Some(p) => p.parse::<u8>().is_ok_and(|n| n <= if ip.is_ipv4() { 32 } else { 128 }),
+        Some(p) => p
+            .parse::<u8>()
+            .is_ok_and(|n| n <= if ip.is_ipv4() { 32 } else { 128 }),
     }
 }
 
@@ -336,17 +424,25 @@ mod tests {
     #[test]
     fn merge_is_deep_and_validated() {
         let base = profile("standard").unwrap();
-        let p = base.merged(&json!({ "resources": { "cpuSeconds": 5 }, "network": { "mode": "deny" } })).unwrap();
+        let p = base
+            .merged(&json!({ "resources": { "cpuSeconds": 5 }, "network": { "mode": "deny" } }))
+            .unwrap();
         assert_eq!(p.resources.cpu_seconds, Some(5));
         assert_eq!(p.resources.memory_bytes, base.resources.memory_bytes);
         assert_eq!(p.network, NetMode::Deny);
         for (bad, field) in [
-            (json!({ "resources": { "cpuSeconds": -1 } }), "resources.cpuSeconds"),
+            (
+                json!({ "resources": { "cpuSeconds": -1 } }),
+                "resources.cpuSeconds",
+            ),
             (json!({ "resources": { "bogus": 1 } }), "resources.bogus"),
             (json!({ "nope": 1 }), "nope"),
             (json!({ "network": { "allow": ["x"] } }), "network.allow[0]"),
             (json!({ "privilege": { "uid": 0 } }), "privilege.uid"),
-            (json!({ "filesystem": { "mode": "all" } }), "filesystem.mode"),
+            (
+                json!({ "filesystem": { "mode": "all" } }),
+                "filesystem.mode",
+            ),
         ] {
             match base.merged(&bad) {
                 Err(Error::InvalidInput { field: f, .. }) => assert_eq!(f, field),
@@ -359,7 +455,11 @@ mod tests {
     fn json_round_trip() {
         for name in PROFILES {
             let p = profile(name).unwrap();
-            assert_eq!(profile("off").unwrap().merged(&p.to_json()).unwrap(), p, "{name}");
+            assert_eq!(
+                profile("off").unwrap().merged(&p.to_json()).unwrap(),
+                p,
+                "{name}"
+            );
         }
     }
 }
