@@ -116,32 +116,54 @@ pub fn limit_error(policy: &Policy, code: i32, stderr: &str) -> Option<String> {
         }
     }
     if let Some(mem) = r.memory_bytes {
-        if code != 0 && OOM_MESSAGES.iter().any(|p| stderr.contains(p)) {
+        if code != 0 && mentions_oom(stderr) {
             return Some(format!("Script exceeded the memory limit ({mem} bytes)"));
         }
+
     }
     None
 }
 
+/// How the runtimes say that an allocation failed (matched
+/// case-insensitively): V8's fatal OOM and `Array buffer allocation failed`,
+/// a C++ `std::bad_alloc` abort, JavaScriptCore's memory exhaustion crash.
 const OOM_MESSAGES: &[&str] = &[
-    "heap out of memory",
-    "Array buffer allocation failed",
-    "Out of memory",
-    "Allocation failed",
-    "OutOfMemoryError",
+    "out of memory",
+    "array buffer allocation failed",
+    "allocation failed",
+    "outofmemoryerror",
+    "bad_alloc",
+    "memoryexhaustion",
+    "memory is exhausted",
 ];
+
+fn mentions_oom(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    OOM_MESSAGES.iter().any(|m| lower.contains(m))
+}
+
+/// A runtime killed by a signal without a word, under a memory limit: some
+/// allocation failures end the process before it can say so.
+fn silent_death(policy: &Policy, code: i32, stderr: &str) -> Option<String> {
+    let mem = policy.resources.memory_bytes.filter(|_| policy.enabled)?;
+    (code > 128 && js_trim(stderr).is_empty()).then(|| {
+        format!(
+            "Script was killed by signal {} without producing a result (it may have exceeded the memory limit of {mem} bytes)",
+            code - 128
+        )
+    })
+}
 
 /// When the report is an error thrown by a failed allocation under the
 /// memory limit, the error that names the limit.
 fn reported_limit_error(policy: &Policy, payload_json: &str) -> Option<String> {
     let mem = policy.resources.memory_bytes.filter(|_| policy.enabled)?;
-    if !OOM_MESSAGES.iter().any(|m| payload_json.contains(m)) {
+    if !mentions_oom(payload_json) {
         return None;
     }
     let v: serde_json::Value = serde_json::from_str(payload_json).ok()?;
     let msg = v.get("error")?.as_str()?;
-    (v.get("ok") == Some(&serde_json::Value::Bool(false))
-        && OOM_MESSAGES.iter().any(|m| msg.contains(m)))
+    (v.get("ok") == Some(&serde_json::Value::Bool(false)) && mentions_oom(msg))
     .then(|| format!("Script exceeded the memory limit ({mem} bytes): {msg}"))
 }
 
@@ -439,7 +461,7 @@ fn reply_from(outcome: process::Outcome, ctx: &RunCtx<'_>, sandbox_json: String)
             let stderr = decode_output(&outcome.stderr);
             let x = extract_report(&stderr, &ctx.markers);
             match &x.payload_json {
-                None => reply.error = limit_error(ctx.policy, code, &stderr),
+                None => reply.error = limit_error(ctx.policy, code, &stderr).or_else(|| silent_death(ctx.policy, code, &stderr)),
                 Some(json) => reply.limit_error = reported_limit_error(ctx.policy, json),
             }
             reply.stderr = x.stderr;
