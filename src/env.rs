@@ -50,6 +50,15 @@ pub fn build(
     (env, dropped)
 }
 
+/// Where per-run directories go: the host's `TMPDIR` (as `os.tmpdir()`
+/// reads it), else `/tmp`.
+pub fn temp_dir(host: &[(String, String)]) -> std::path::PathBuf {
+    host.iter()
+        .find(|(k, v)| k == "TMPDIR" && !v.is_empty())
+        .map(|(_, v)| std::path::PathBuf::from(v))
+        .unwrap_or_else(|| std::path::PathBuf::from("/tmp"))
+}
+
 /// Checks one injected variable; names and values are passed to `execve`,
 /// so they cannot hold NUL, and a name cannot be empty or hold `=`.
 pub fn validate_entry(key: &str, value: &str) -> Result<(), crate::error::Error> {

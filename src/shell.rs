@@ -116,12 +116,7 @@ pub async fn run_shell(
         });
     }
 
-    let tmp_parent = req
-        .host_env
-        .iter()
-        .find(|(k, v)| k == "TMPDIR" && !v.is_empty())
-        .map(|(_, v)| PathBuf::from(v))
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let tmp_parent = crate::env::temp_dir(&req.host_env);
     let dir = tempfile::Builder::new()
         .prefix("scriptcage-sh-")
         .tempdir_in(&tmp_parent)?;

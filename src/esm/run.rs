@@ -119,7 +119,6 @@ pub fn limit_error(policy: &Policy, code: i32, stderr: &str) -> Option<String> {
         if code != 0 && mentions_oom(stderr) {
             return Some(format!("Script exceeded the memory limit ({mem} bytes)"));
         }
-
     }
     None
 }
@@ -164,7 +163,7 @@ fn reported_limit_error(policy: &Policy, payload_json: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(payload_json).ok()?;
     let msg = v.get("error")?.as_str()?;
     (v.get("ok") == Some(&serde_json::Value::Bool(false)) && mentions_oom(msg))
-    .then(|| format!("Script exceeded the memory limit ({mem} bytes): {msg}"))
+        .then(|| format!("Script exceeded the memory limit ({mem} bytes): {msg}"))
 }
 
 /// Runs one ESM request.
@@ -235,15 +234,9 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
         });
     }
 
-    let tmp_parent: PathBuf = match &rr {
-        Some(r) => r.clone(),
-        None => req
-            .host_env
-            .iter()
-            .find(|(k, v)| k == "TMPDIR" && !v.is_empty())
-            .map(|(_, v)| PathBuf::from(v))
-            .unwrap_or_else(|| PathBuf::from("/tmp")),
-    };
+    let tmp_parent: PathBuf = rr
+        .clone()
+        .unwrap_or_else(|| crate::env::temp_dir(&req.host_env));
     let ctx = RunCtx {
         policy: &policy,
         markers: Markers::fresh(),
@@ -461,7 +454,10 @@ fn reply_from(outcome: process::Outcome, ctx: &RunCtx<'_>, sandbox_json: String)
             let stderr = decode_output(&outcome.stderr);
             let x = extract_report(&stderr, &ctx.markers);
             match &x.payload_json {
-                None => reply.error = limit_error(ctx.policy, code, &stderr).or_else(|| silent_death(ctx.policy, code, &stderr)),
+                None => {
+                    reply.error = limit_error(ctx.policy, code, &stderr)
+                        .or_else(|| silent_death(ctx.policy, code, &stderr))
+                }
                 Some(json) => reply.limit_error = reported_limit_error(ctx.policy, json),
             }
             reply.stderr = x.stderr;
