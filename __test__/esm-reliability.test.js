@@ -20,7 +20,7 @@ const path = require('node:path');
 const { randomUUID } = require('node:crypto');
 
 const { scriptcage, withProfile, seedFields, quiesce } = require('./helpers/env.js');
-const { findMarked, procUsable } = require('./helpers/procs.js');
+const { findMarked, procUsable, eventually } = require('./helpers/procs.js');
 
 const sc = scriptcage();
 const PROFILES = ['off', 'standard'];
@@ -126,6 +126,9 @@ function brief(r) {
 const describeProcs = (ps) => ps.map((p) => `${p.pid} [${p.state}] ${p.comm}: ${p.cmdline}`).join('\n');
 
 function assertNoneLeft(mark, what) {
+  // Killed when the promise settles; gone once the kernel's teardown is
+  // through (off the caller's latency, docs/spawn.md).
+  eventually(() => findMarked(mark).length === 0);
   const left = findMarked(mark);
   assert.deepEqual(left, [], `${what}: processes left behind after the promise settled:\n${describeProcs(left)}`);
 }

@@ -10,6 +10,8 @@ const { spawnSync } = require('node:child_process');
 
 const root = path.join(__dirname, '..');
 const binary = path.join(root, 'scriptcage.linux-x64-gnu.node');
+// The sandbox helper executable the addon starts for every run (crates/helper).
+const helper = path.join(root, 'scriptcage-helper.linux-x64-gnu');
 
 function newest(p) {
   const st = fs.statSync(p);
@@ -20,13 +22,31 @@ function newest(p) {
 }
 
 function stale() {
-  if (!fs.existsSync(binary)) return true;
+  if (!fs.existsSync(binary) || !fs.existsSync(helper)) return true;
   if (!fs.existsSync(path.join(root, 'src'))) return false; // installed package
-  const built = fs.statSync(binary).mtimeMs;
-  return ['src', 'Cargo.toml', 'build.rs'].some((p) => newest(path.join(root, p)) > built);
+  const built = Math.min(fs.statSync(binary).mtimeMs, fs.statSync(helper).mtimeMs);
+  return ['src', 'crates', 'Cargo.toml', 'build.rs'].some((p) => newest(path.join(root, p)) > built);
+}
+
+function buildHelper() {
+  const r = spawnSync('cargo', ['build', '--release', '-p', 'scriptcage-helper'], {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (r.status !== 0) return false;
+  // Copy to a temporary name first: a running host may be executing the old file.
+  const tmp = `${helper}.${process.pid}.tmp`;
+  fs.copyFileSync(path.join(root, 'target', 'release', 'scriptcage-helper'), tmp);
+  fs.chmodSync(tmp, 0o755);
+  fs.renameSync(tmp, helper);
+  return true;
 }
 
 function build() {
+  return buildAddon() && buildHelper();
+}
+
+function buildAddon() {
   const napi = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js');
   console.error('scriptcage: building the native addon (cargo, release)…');
   if (fs.existsSync(napi)) {

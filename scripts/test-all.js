@@ -51,7 +51,7 @@ require('./ensure-built.js');
 const steps = [];
 if (fs.existsSync(path.join(root, 'src')) && (only.length === 0 || only.includes('rust'))) {
   steps.push(() =>
-    run('rust', 'cargo', ['test', '--quiet'], (t) => ({
+    run('rust', 'cargo', ['test', '--workspace', '--quiet'], (t) => ({
       passed: sum(t, /test result: \w+\. (\d+) passed/g),
       failed: sum(t, /test result: \w+\. \d+ passed; (\d+) failed/g),
       skipped: sum(t, /; (\d+) ignored/g),

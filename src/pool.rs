@@ -349,7 +349,9 @@ async fn prepare(
     let mut launch =
         Launch::new(&runtime.exe, &arg_refs, &env, p.cwd.as_deref(), p.isolation).ok()?;
     launch.stdin_pipe = true;
-    let mut child = process::start(std::sync::Arc::new(launch)).await.ok()?;
+    let mut child = process::start_refill(std::sync::Arc::new(launch))
+        .await
+        .ok()?;
     // Admitted only once booted: a run handed a process that is still
     // starting would wait for the boot anyway.
     let ready = child.ready.take()?;

@@ -9,6 +9,8 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
+const { eventually } = require('./procs.js');
+
 const root = path.join(__dirname, '..', '..');
 const scriptcage = require(path.join(root, 'js', 'index.js'));
 
@@ -80,6 +82,7 @@ function findProcesses(marker) {
  * script started) so one failure does not leak into the next tests.
  */
 function assertNoProcess(marker, what = 'the run') {
+  eventually(() => findProcesses(marker).length === 0);
   const left = findProcesses(marker);
   for (const p of left) {
     try {

@@ -57,4 +57,31 @@ function procUsable() {
   }
 }
 
-module.exports = { findMarked, procUsable };
+/**
+ * Sleeps synchronously. The run's teardown happens in the kernel and in the
+ * addon's own threads, so blocking this thread does not hold it up.
+ */
+function sleepSync(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** How long a settled run's processes may take to vanish (a loose bound). */
+const TEARDOWN_GRACE_MS = 3000;
+
+/**
+ * Polls `ok()` for up to `ms` (synchronously); returns its last value. When
+ * an ESM run settles, every process of it has been sent SIGKILL; the
+ * kernel's teardown and the reaping finish off the caller's latency
+ * (docs/spawn.md), so "gone" is checked with this grace.
+ */
+function eventually(ok, ms = TEARDOWN_GRACE_MS) {
+  const deadline = Date.now() + ms;
+  let v = ok();
+  while (!v && Date.now() < deadline) {
+    sleepSync(10);
+    v = ok();
+  }
+  return v;
+}
+
+module.exports = { findMarked, procUsable, eventually, sleepSync, TEARDOWN_GRACE_MS };

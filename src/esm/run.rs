@@ -318,7 +318,8 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
 
     let args = runtime.module_args(&runner_path);
     let arg_refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-    let launch = Launch::new(&runtime.exe, &arg_refs, &env, p.cwd.as_deref(), p.isolation)?;
+    let mut launch = Launch::new(&runtime.exe, &arg_refs, &env, p.cwd.as_deref(), p.isolation)?;
+    launch.ready_pipe = true;
     let outcome = process::run(
         launch,
         Limits {
@@ -423,7 +424,7 @@ async fn run_warm(
         max_output_bytes: ctx.max_output,
         cancel,
     };
-    let outcome = process::supervise(child, limits).await;
+    let outcome = process::supervise(child, limits, Some(ready)).await;
     drop(warm);
     Ok(Some(reply_from(outcome?, ctx, sandbox_json)))
 }

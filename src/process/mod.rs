@@ -8,8 +8,7 @@ pub mod spawn;
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
@@ -70,36 +69,90 @@ struct Job {
     reply: tokio::sync::oneshot::Sender<io::Result<RawChild>>,
 }
 
+/// Jobs waiting for the spawner thread: runs first, pool refills after,
+/// each in arrival order.
+struct Queue<T> {
+    runs: std::collections::VecDeque<T>,
+    refills: std::collections::VecDeque<T>,
+}
+
+impl<T> Queue<T> {
+    fn new() -> Self {
+        Queue {
+            runs: Default::default(),
+            refills: Default::default(),
+        }
+    }
+
+    fn push(&mut self, job: T, refill: bool) {
+        if refill {
+            self.refills.push_back(job);
+        } else {
+            self.runs.push_back(job);
+        }
+    }
+
+    /// A run waiting is never queued behind a refill.
+    fn pop(&mut self) -> Option<T> {
+        self.runs.pop_front().or_else(|| self.refills.pop_front())
+    }
+}
+
+struct Spawner {
+    queue: Mutex<Queue<Job>>,
+    wake: Condvar,
+}
+
 /// The spawner thread lives for the whole host process: the init's
-/// parent-death signal fires when the *thread* that forked it exits, so
-/// forking from a pool thread that retires when idle would kill runs.
-fn spawner() -> &'static Mutex<mpsc::Sender<Job>> {
-    static TX: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
-    TX.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Job>();
+/// parent-death signal fires when the *thread* that started it exits, so
+/// starting from a pool thread that retires when idle would kill runs.
+fn spawner() -> &'static Spawner {
+    static S: OnceLock<&'static Spawner> = OnceLock::new();
+    S.get_or_init(|| {
+        let s: &'static Spawner = Box::leak(Box::new(Spawner {
+            queue: Mutex::new(Queue::new()),
+            wake: Condvar::new(),
+        }));
         std::thread::Builder::new()
             .name("scriptcage-spawner".into())
-            .spawn(move || {
-                for job in rx {
-                    let r = spawn::spawn(&job.launch);
-                    let _ = job.reply.send(r);
-                }
+            .spawn(move || loop {
+                let job = {
+                    let mut q = s.queue.lock().unwrap_or_else(|e| e.into_inner());
+                    loop {
+                        if let Some(j) = q.pop() {
+                            break j;
+                        }
+                        q = s.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                    }
+                };
+                let r = spawn::spawn(&job.launch);
+                let _ = job.reply.send(r);
             })
             .expect("spawn the spawner thread");
-        Mutex::new(tx)
+        s
     })
 }
 
-/// Starts `launch` on the spawner thread.
-pub async fn start(launch: Arc<Launch>) -> io::Result<RawChild> {
+async fn submit(launch: Arc<Launch>, refill: bool) -> io::Result<RawChild> {
     let (reply, rx) = tokio::sync::oneshot::channel();
-    spawner()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .send(Job { launch, reply })
-        .map_err(|_| io::Error::other("spawner thread is gone"))?;
+    let s = spawner();
+    {
+        let mut q = s.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.push(Job { launch, reply }, refill);
+    }
+    s.wake.notify_one();
     rx.await
         .map_err(|_| io::Error::other("spawner thread dropped the request"))?
+}
+
+/// Starts `launch` for a run on the spawner thread.
+pub async fn start(launch: Arc<Launch>) -> io::Result<RawChild> {
+    submit(launch, false).await
+}
+
+/// Starts `launch` for a pool refill: it waits behind every run queued.
+pub async fn start_refill(launch: Arc<Launch>) -> io::Result<RawChild> {
+    submit(launch, true).await
 }
 
 /// Puts a host-side pipe end in non-blocking mode: tokio only reads and
@@ -213,17 +266,66 @@ impl Capture {
     }
 }
 
-/// Runs `launch` under `limits` and captures its output.
+/// Runs `launch` under `limits` and captures its output. With a signal
+/// pipe (`Launch::ready_pipe`), a "done" there ends the run early (see
+/// [`supervise`]).
 pub async fn run(launch: Launch, limits: Limits) -> Result<Outcome, Error> {
-    let child = start(Arc::new(launch))
+    let mut child = start(Arc::new(launch))
         .await
         .map_err(|e| Error::Spawn(e.to_string()))?;
-    supervise(child, limits).await
+    let done = child
+        .ready
+        .take()
+        .map(receiver)
+        .transpose()
+        .map_err(|e| Error::Spawn(e.to_string()))?;
+    supervise(child, limits, done).await
+}
+
+/// The byte a runner writes on its signal pipe once its result is reported
+/// and nothing more can come out of it (its event loop is empty and the
+/// script left no `exit`/`beforeExit` listener).
+pub const DONE: u8 = b'd';
+
+/// Reads whatever is already in a pipe, without waiting; false once the
+/// budget is hit.
+///
+/// A raw `read(2)`, not tokio's `try_read`: that one answers "would block"
+/// from the reactor's cached readiness, before it has seen data that is
+/// already in the pipe.
+fn drain_now(rx: &pipe::Receiver, cap: &mut Capture, to_err: bool, buf: &mut [u8]) -> bool {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: reading into our own buffer from a descriptor we own.
+        let n = unsafe { libc::read(rx.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            if !cap.push(to_err, &buf[..n as usize]) {
+                return false;
+            }
+            continue;
+        }
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        // End of file, or EAGAIN: nothing more is there.
+        return true;
+    }
 }
 
 /// Supervises an already started child until its run ends (used directly
 /// for pre-started pool processes, whose timeout counts from dispatch).
-pub async fn supervise(child: RawChild, limits: Limits) -> Result<Outcome, Error> {
+///
+/// `done` is the run's signal pipe. When the runner says [`DONE`], every
+/// byte it wrote is already in the pipes (its writes to pipes are
+/// synchronous and came first): they are read without waiting, the result
+/// is returned at once, and the run's processes are killed and reaped in
+/// the background — the runtime's exit, the namespace teardown and the
+/// reaping stay off the caller's latency.
+pub async fn supervise(
+    child: RawChild,
+    limits: Limits,
+    done: Option<pipe::Receiver>,
+) -> Result<Outcome, Error> {
     let RawChild {
         pid,
         pidfd,
@@ -265,6 +367,7 @@ pub async fn supervise(child: RawChild, limits: Limits) -> Result<Outcome, Error
     let deadline = tokio::time::sleep(limits.timeout);
     tokio::pin!(deadline);
     let cancel = limits.cancel.clone();
+    let abort_flag = limits.cancel.clone();
     let cancelled = async move {
         match cancel {
             Some(c) => c.wait().await,
@@ -273,6 +376,9 @@ pub async fn supervise(child: RawChild, limits: Limits) -> Result<Outcome, Error
     };
     tokio::pin!(cancelled);
     let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    let mut done_open = done.is_some();
+    let mut done = done;
+    let mut finished_early = false;
 
     loop {
         if ending.is_some() {
@@ -310,6 +416,23 @@ pub async fn supervise(child: RawChild, limits: Limits) -> Result<Outcome, Error
                 // a process outside the run must not hold the result up.
                 grace = Some(Box::pin(tokio::time::sleep(Duration::from_secs(2))));
             },
+            b = async { crate::pool::read_byte(done.as_mut().unwrap()).await }, if done_open && exit.is_none() => match b {
+                // An abort or a timeout that is already due wins over a
+                // result that arrives in the same instant, as it would
+                // over the exit.
+                Some(DONE) if abort_flag.as_ref().is_some_and(|c| c.is_fired()) => ending = Some(Ending::Aborted),
+                Some(DONE) if deadline.is_elapsed() => ending = Some(Ending::TimedOut),
+                Some(DONE) => {
+                    if !drain_now(&out, &mut cap, false, &mut ob) || !drain_now(&err, &mut cap, true, &mut eb) {
+                        ending = Some(Ending::OutputLimit);
+                    } else {
+                        finished_early = true;
+                        break;
+                    }
+                }
+                Some(_) => {}
+                None => done_open = false,
+            },
             _ = async { grace.as_mut().unwrap().await }, if grace.is_some() => break,
             _ = &mut deadline, if exit.is_none() => ending = Some(Ending::TimedOut),
             _ = &mut cancelled, if exit.is_none() => ending = Some(Ending::Aborted),
@@ -319,6 +442,21 @@ pub async fn supervise(child: RawChild, limits: Limits) -> Result<Outcome, Error
         let stage = u32::from_ne_bytes(rep_buf[..4].try_into().unwrap());
         let errno = i32::from_ne_bytes(rep_buf[4..8].try_into().unwrap());
         return Err(Error::Spawn(spawn::Stage::describe(stage, errno)));
+    }
+    if finished_early {
+        // The result is complete: end the run without making the caller
+        // wait for its teardown. The kill is sent now; only the reaping is
+        // left to the background.
+        sup.kill();
+        drop((out, err, rep, done));
+        tokio::spawn(async move {
+            sup.wait().await;
+        });
+        return Ok(Outcome {
+            stdout: cap.out,
+            stderr: cap.err,
+            ending: Ending::Exited(0),
+        });
     }
     let ending = match ending {
         Some(e) => {
@@ -338,6 +476,22 @@ pub async fn supervise(child: RawChild, limits: Limits) -> Result<Outcome, Error
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runs_are_started_before_refills() {
+        let mut q = Queue::new();
+        q.push("refill 1", true);
+        q.push("refill 2", true);
+        q.push("run 1", false);
+        assert_eq!(q.pop(), Some("run 1"));
+        q.push("run 2", false);
+        q.push("run 3", false);
+        assert_eq!(q.pop(), Some("run 2"));
+        assert_eq!(q.pop(), Some("run 3"));
+        assert_eq!(q.pop(), Some("refill 1"));
+        assert_eq!(q.pop(), Some("refill 2"));
+        assert_eq!(q.pop(), None);
+    }
 
     #[test]
     fn capture_budget_is_shared_and_utf8_safe() {

@@ -1,27 +1,28 @@
-//! Starting a script process: `clone` into an init process that builds the
-//! sandbox and supervises the script, which it starts with a second fork.
+//! Starting a run, host side.
+//!
+//! By default a `CLONE_VM` child, created directly in the run's new
+//! namespaces, executes the small helper binary (`crates/helper`), which
+//! becomes the run's init: the host's address space is shared with that
+//! child for a few system calls and never copied, so a run costs the same
+//! whatever the host's size. The host writes the id maps, wakes the child,
+//! and supervises the init through a pidfd. The child side lives in
+//! [`scriptcage_helper::contain`].
 //!
 //! ```text
-//! host ──clone──> init (pid 1 of a new PID namespace, or a subreaper)
-//!                   └──fork──> runtime (execve node/bun/sh)
+//! host ──clone(CLONE_VM|CLONE_NEW*)──> exec scriptcage-helper (init)
+//!                                        └──fork──> runtime
 //! ```
-//!
-//! The init never calls `exec`: it is a copy of the host, so it first
-//! closes every inherited descriptor and marks itself non-dumpable (its
-//! memory cannot be read through `/proc` by the script). When the runtime
-//! exits, or the host asks it to stop, the init kills everything the run
-//! started: in a PID namespace the kernel does it when the init exits;
-//! without one the init is a child subreaper and sweeps its children.
-//!
-//! Code that runs in the children uses only raw system calls on memory
-//! prepared by [`Launch`]; it never allocates and never unwinds.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use libc::{c_int, c_long};
 
-use super::launch::{Launch, MountStep};
+use scriptcage_helper::contain::{self, ChildFds};
+use scriptcage_helper::fds as helper_fds;
+use scriptcage_helper::wire;
+
+use super::launch::Launch;
 
 /// A started run, as seen by the host.
 #[derive(Debug)]
@@ -46,54 +47,7 @@ pub struct RawChild {
     pub ready: Option<OwnedFd>,
 }
 
-/// Where a child failed before `exec`.
-#[repr(u32)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// Waiting for the id maps.
-    Sync = 1,
-    /// Setting up standard descriptors.
-    Fds = 2,
-    /// Building the filesystem view.
-    Mount = 3,
-    /// Entering the new root.
-    PivotRoot = 4,
-    /// Configuring the loopback interface.
-    Loopback = 5,
-    /// Forking the runtime.
-    Fork = 6,
-    /// Applying resource limits.
-    Rlimit = 7,
-    /// Dropping privileges.
-    Ids = 8,
-    /// Changing directory.
-    Chdir = 9,
-    /// `execve` itself.
-    Exec = 10,
-    /// no_new_privs.
-    NoNewPrivs = 11,
-}
-
-impl Stage {
-    /// Describes a failure record read from the report pipe.
-    pub fn describe(stage: u32, errno: i32) -> String {
-        let what = match stage {
-            1 => "waiting for the user-namespace maps",
-            2 => "setting up standard streams",
-            3 => "building the sandbox filesystem",
-            4 => "entering the sandbox root",
-            5 => "configuring loopback networking",
-            6 => "forking the script process",
-            7 => "applying resource limits",
-            8 => "dropping privileges",
-            9 => "changing to the working directory",
-            10 => "executing the runtime",
-            11 => "setting no_new_privs",
-            _ => "starting",
-        };
-        format!("{what}: {}", io::Error::from_raw_os_error(errno))
-    }
-}
+pub use scriptcage_helper::contain::{Stage, READY_FD};
 
 fn cvt(r: c_long) -> io::Result<c_long> {
     if r < 0 {
@@ -109,41 +63,141 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// How runs are started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpawnMode {
+    /// A `CLONE_VM` child (no copy of the host's memory or page tables)
+    /// that executes the helper binary, which becomes the run's init.
+    Helper,
+    /// The first round's start: a fork-like clone of the host that becomes
+    /// the init itself. Copies the host's page tables on every run; kept
+    /// selectable (`SCRIPTCAGE_SPAWN=inprocess`) for comparison only.
+    InProcess,
+}
+
+/// The spawn mode, read once from `SCRIPTCAGE_SPAWN`.
+pub fn mode() -> SpawnMode {
+    static MODE: std::sync::OnceLock<SpawnMode> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| match std::env::var("SCRIPTCAGE_SPAWN").as_deref() {
+        Ok("inprocess") => SpawnMode::InProcess,
+        _ => SpawnMode::Helper,
+    })
+}
+
 /// Starts the run described by `launch`. Must be called on the dedicated
 /// spawner thread, which lives as long as the host: the init's
-/// parent-death signal is tied to the thread that forked it.
+/// parent-death signal is tied to the thread that started it.
 pub fn spawn(launch: &Launch) -> io::Result<RawChild> {
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let (rep_r, rep_w) = pipe()?;
-    let sync = if launch.isolation.id_maps.is_some() {
-        Some(pipe()?)
-    } else {
-        None
-    };
-    let stdin = if launch.stdin_pipe {
-        Some(pipe()?)
-    } else {
-        None
-    };
-    let ready = if launch.stdin_pipe {
-        Some(pipe()?)
-    } else {
-        None
-    };
+    match mode() {
+        SpawnMode::Helper => spawn_helper(launch, helper::path()?),
+        SpawnMode::InProcess => spawn_inprocess(launch),
+    }
+}
 
+/// The descriptors both starts create.
+struct Pipes {
+    out: (OwnedFd, OwnedFd),
+    err: (OwnedFd, OwnedFd),
+    rep: (OwnedFd, OwnedFd),
+    sync: Option<(OwnedFd, OwnedFd)>,
+    stdin: Option<(OwnedFd, OwnedFd)>,
+    ready: Option<(OwnedFd, OwnedFd)>,
+}
+
+impl Pipes {
+    fn new(launch: &Launch, always_sync: bool) -> io::Result<Self> {
+        let sync = if always_sync || launch.isolation.id_maps.is_some() {
+            Some(pipe()?)
+        } else {
+            None
+        };
+        Ok(Pipes {
+            out: pipe()?,
+            err: pipe()?,
+            rep: pipe()?,
+            sync,
+            stdin: launch.stdin_pipe.then(pipe).transpose()?,
+            ready: (launch.stdin_pipe || launch.ready_pipe)
+                .then(pipe)
+                .transpose()?,
+        })
+    }
+
+    /// After the clone: drops the child's ends, writes the id maps, wakes
+    /// the child and returns the host's view of the run.
+    fn finish(self, launch: &Launch, pid: libc::pid_t, pidfd: OwnedFd) -> io::Result<RawChild> {
+        let Pipes {
+            out,
+            err,
+            rep,
+            sync,
+            stdin,
+            ready,
+        } = self;
+        drop((out.1, err.1, rep.1));
+        let stdin = stdin.map(|(r, w)| {
+            drop(r);
+            w
+        });
+        let ready = ready.map(|(r, w)| {
+            drop(w);
+            r
+        });
+        if let Some((sync_r, sync_w)) = sync {
+            drop(sync_r);
+            if let Some(maps) = &launch.isolation.id_maps {
+                if let Err(e) = write_id_maps(pid, maps) {
+                    // SAFETY: pid is our child, still unreaped.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    reap(&pidfd);
+                    return Err(e);
+                }
+            }
+            // Wake the child.
+            let one = [1u8];
+            // SAFETY: a one-byte write to a pipe we own.
+            unsafe { libc::write(sync_w.as_raw_fd(), one.as_ptr().cast(), 1) };
+        }
+        Ok(RawChild {
+            pid,
+            pidfd,
+            stdout: out.0,
+            stderr: err.0,
+            report: rep.0,
+            pid_namespace: launch.isolation.clone_flags & libc::CLONE_NEWPID != 0,
+            stdin,
+            ready,
+        })
+    }
+}
+
+/// The in-process start: a fork-like clone of the host becomes the init.
+fn spawn_inprocess(launch: &Launch) -> io::Result<RawChild> {
+    let pipes = Pipes::new(launch, false)?;
     let fds = ChildFds {
-        stdin: stdin.as_ref().map(|(r, _)| r.as_raw_fd()).unwrap_or(-1),
-        ready: ready.as_ref().map(|(_, w)| w.as_raw_fd()).unwrap_or(-1),
-        out: out_w.as_raw_fd(),
-        err: err_w.as_raw_fd(),
-        report: rep_w.as_raw_fd(),
-        sync: sync.as_ref().map(|(r, _)| r.as_raw_fd()).unwrap_or(-1),
+        stdin: pipes
+            .stdin
+            .as_ref()
+            .map(|(r, _)| r.as_raw_fd())
+            .unwrap_or(-1),
+        ready: pipes
+            .ready
+            .as_ref()
+            .map(|(_, w)| w.as_raw_fd())
+            .unwrap_or(-1),
+        out: pipes.out.1.as_raw_fd(),
+        err: pipes.err.1.as_raw_fd(),
+        report: pipes.rep.1.as_raw_fd(),
+        sync: pipes
+            .sync
+            .as_ref()
+            .map(|(r, _)| r.as_raw_fd())
+            .unwrap_or(-1),
     };
     let flags = launch.isolation.clone_flags | libc::CLONE_PIDFD | libc::SIGCHLD;
     let mut pidfd: c_int = -1;
     // SAFETY: a fork-like clone (no new stack); the child only runs
-    // `init_main`, which never returns.
+    // `init_main`, which never returns and never allocates.
     let pid = unsafe {
         libc::syscall(
             libc::SYS_clone,
@@ -155,42 +209,390 @@ pub fn spawn(launch: &Launch) -> io::Result<RawChild> {
         )
     };
     if pid == 0 {
-        unsafe { init_main(launch, &fds) }
+        // SAFETY: we are the child of the clone above.
+        unsafe { contain::init_main(launch, &fds) }
     }
     let pid = cvt(pid)? as libc::pid_t;
+    // SAFETY: the kernel returned a fresh pidfd.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    drop((out_w, err_w, rep_w));
-    let stdin = stdin.map(|(r, w)| {
-        drop(r);
-        w
-    });
-    let ready = ready.map(|(r, w)| {
-        drop(w);
-        r
-    });
+    pipes.finish(launch, pid, pidfd)
+}
 
-    if let (Some(maps), Some((sync_r, sync_w))) = (&launch.isolation.id_maps, sync) {
-        drop(sync_r);
-        let result = write_id_maps(pid, maps);
-        if let Err(e) = result {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            reap(&pidfd);
+/// What the `CLONE_VM` child reads; everything lives in the spawning
+/// thread's frame until the child has executed the helper.
+struct ExecArgs {
+    helper: *const libc::c_char,
+    argv: [*const libc::c_char; 2],
+    envp: [*const libc::c_char; 1],
+    stdin: RawFd,
+    out: RawFd,
+    err: RawFd,
+    report: RawFd,
+    plan: RawFd,
+    ready: RawFd,
+    sync: RawFd,
+    exec_notify: RawFd,
+    /// Carry the new user namespace's capabilities across the `execve`.
+    keep_caps: bool,
+}
+
+/// Where the spawning child parks the sync and exec-notify descriptors
+/// while it waits (above the readiness descriptor, below nothing we keep).
+const SYNC_FD: c_int = helper_fds::READY + 1;
+const NOTIFY_FD: c_int = helper_fds::READY + 2;
+/// Descriptors are raised at least this high before they are moved into
+/// place, so that no move clobbers another.
+const RAISE_FD: c_int = helper_fds::READY + 3;
+
+/// The `CLONE_VM` child: runs on its own small stack in the host's address
+/// space, with every signal blocked. It arranges the descriptors, waits for
+/// the id maps, and executes the helper.
+///
+/// Shared memory means: no allocation, no locks, no writes to anything but
+/// its own stack (raw system calls may still set the spawning thread's
+/// `errno`, which that thread does not read while it waits for us).
+extern "C" fn exec_helper(arg: *mut libc::c_void) -> c_int {
+    // SAFETY: `arg` is the `ExecArgs` of the spawning thread, alive until we
+    // exec or exit; only raw descriptor calls follow.
+    unsafe {
+        let a = &*(arg as *const ExecArgs);
+        // Parent death (the spawner thread) ends the run; set before the
+        // wait below so that no death goes unnoticed.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
+        let raise = |fd: RawFd| {
+            if fd < 0 {
+                -1
+            } else {
+                libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, RAISE_FD)
+            }
+        };
+        let rep = raise(a.report);
+        if rep < 0 {
+            libc::_exit(127);
+        }
+        let input = if a.stdin >= 0 {
+            raise(a.stdin)
+        } else {
+            raise(libc::open(
+                c"/dev/null".as_ptr(),
+                libc::O_RDWR | libc::O_CLOEXEC,
+            ))
+        };
+        let out = raise(a.out);
+        let err = raise(a.err);
+        let plan = raise(a.plan);
+        let ready = raise(a.ready);
+        let sync = raise(a.sync);
+        let notify = raise(a.exec_notify);
+        if input < 0 || out < 0 || err < 0 || plan < 0 || sync < 0 || notify < 0 {
+            contain::fail(rep, Stage::Fds);
+        }
+        if a.ready >= 0 && ready < 0 {
+            contain::fail(rep, Stage::Fds);
+        }
+        for (fd, target) in [
+            (input, 0),
+            (out, 1),
+            (err, 2),
+            (rep, helper_fds::REPORT),
+            (plan, helper_fds::PLAN),
+        ] {
+            if libc::dup2(fd, target) < 0 {
+                contain::fail(rep, Stage::Fds);
+            }
+        }
+        if ready >= 0 && libc::dup2(ready, helper_fds::READY) < 0 {
+            contain::fail(rep, Stage::Fds);
+        }
+        if libc::dup3(sync, SYNC_FD, libc::O_CLOEXEC) < 0
+            || libc::dup3(notify, NOTIFY_FD, libc::O_CLOEXEC) < 0
+        {
+            contain::fail(rep, Stage::Fds);
+        }
+        let rep = helper_fds::REPORT;
+        // Nothing else of the host's descriptors crosses into the run.
+        libc::syscall(
+            libc::SYS_close_range,
+            (helper_fds::PLAN + 1) as u32,
+            (helper_fds::READY - 1) as u32,
+            0u32,
+        );
+        if ready < 0 {
+            libc::close(helper_fds::READY);
+        }
+        libc::syscall(
+            libc::SYS_close_range,
+            (NOTIFY_FD + 1) as u32,
+            u32::MAX,
+            0u32,
+        );
+        let mut b = [0u8; 1];
+        if libc::read(SYNC_FD, b.as_mut_ptr().cast(), 1) != 1 {
+            // The host is gone, or refused the run: nothing to report to.
+            libc::_exit(127);
+        }
+        libc::close(SYNC_FD);
+        if a.keep_caps {
+            keep_caps_across_exec();
+        }
+        libc::execve(a.helper, a.argv.as_ptr(), a.envp.as_ptr());
+        contain::fail(rep, Stage::Helper)
+    }
+}
+
+/// Makes every capability the child holds in its new user namespace
+/// ambient, so that the helper keeps them after `execve`: a process whose
+/// uid inside the namespace is not 0 (an unprivileged host's identity map)
+/// would otherwise lose them all on `execve`. The helper clears the
+/// ambient set first thing, so the runtime never inherits it.
+///
+/// # Safety
+/// Raw capability system calls on stack memory only.
+unsafe fn keep_caps_across_exec() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let mut hdr = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    if libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) < 0 {
+        return;
+    }
+    for d in &mut data {
+        d.inheritable = d.permitted;
+    }
+    if libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) < 0 {
+        return;
+    }
+    for cap in 0..64u32 {
+        let word = (cap / 32) as usize;
+        if data[word].permitted & (1 << (cap % 32)) != 0 {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                cap as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            );
+        }
+    }
+}
+
+/// Stack of the `CLONE_VM` child: it runs a handful of system calls.
+const EXEC_STACK: usize = 64 * 1024;
+
+/// The helper start: a `CLONE_VM` child, created in the run's namespaces,
+/// executes the helper binary, which becomes the init. The host's address
+/// space is shared with the child until its `execve`, never copied.
+fn spawn_helper(launch: &Launch, helper: &std::ffi::CStr) -> io::Result<RawChild> {
+    let pipes = Pipes::new(launch, true)?;
+    let plan = plan_memfd(&wire::encode(launch))?;
+    let (notify_r, notify_w) = pipe()?;
+    let args = ExecArgs {
+        helper: helper.as_ptr(),
+        argv: [helper.as_ptr(), std::ptr::null()],
+        envp: [std::ptr::null()],
+        stdin: pipes
+            .stdin
+            .as_ref()
+            .map(|(r, _)| r.as_raw_fd())
+            .unwrap_or(-1),
+        out: pipes.out.1.as_raw_fd(),
+        err: pipes.err.1.as_raw_fd(),
+        report: pipes.rep.1.as_raw_fd(),
+        plan: plan.as_raw_fd(),
+        ready: pipes
+            .ready
+            .as_ref()
+            .map(|(_, w)| w.as_raw_fd())
+            .unwrap_or(-1),
+        sync: pipes
+            .sync
+            .as_ref()
+            .map(|(r, _)| r.as_raw_fd())
+            .unwrap_or(-1),
+        exec_notify: notify_w.as_raw_fd(),
+        keep_caps: launch.isolation.clone_flags & libc::CLONE_NEWUSER != 0,
+    };
+    let stack = Stack::new(EXEC_STACK)?;
+    let flags = launch.isolation.clone_flags | libc::CLONE_VM | libc::CLONE_PIDFD | libc::SIGCHLD;
+    let mut pidfd: c_int = -1;
+    // Block every signal around the clone: a host handler must never run
+    // in the child, which shares the host's memory.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: plain signal-mask calls on this thread; the clone runs
+    // `exec_helper` on its own stack with `args`, both alive until the
+    // child has executed the helper or exited (we wait for that below).
+    let pid = unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::clone(
+            exec_helper,
+            stack.top(),
+            flags,
+            &args as *const ExecArgs as *mut libc::c_void,
+            &mut pidfd as *mut c_int,
+        );
+        let e = io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if pid < 0 {
             return Err(e);
         }
-        // Wake the child.
-        let one = [1u8];
-        unsafe { libc::write(sync_w.as_raw_fd(), one.as_ptr().cast(), 1) };
+        pid
+    };
+    // SAFETY: the kernel returned a fresh pidfd.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    drop(notify_w);
+    let child = pipes.finish(launch, pid, pidfd);
+    // The child shares our memory until it executes the helper (or exits):
+    // `args`, `stack` and `helper` stay alive until the close-on-exec
+    // notify pipe reports that moment with EOF.
+    let mut b = [0u8; 1];
+    loop {
+        // SAFETY: reading a pipe we own into a local buffer.
+        let n = unsafe { libc::read(notify_r.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+        if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            break;
+        }
     }
-    Ok(RawChild {
-        pid,
-        pidfd,
-        stdout: out_r,
-        stderr: err_r,
-        report: rep_r,
-        pid_namespace: launch.isolation.clone_flags & libc::CLONE_NEWPID != 0,
-        stdin,
-        ready,
-    })
+    drop(stack);
+    drop(plan);
+    child
+}
+
+/// An anonymous mapping used as a child's stack.
+struct Stack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+impl Stack {
+    fn new(len: usize) -> io::Result<Self> {
+        // SAFETY: a fresh private anonymous mapping.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Stack { base, len })
+    }
+
+    /// The stack's top (stacks grow down on every Linux target we build).
+    fn top(&self) -> *mut libc::c_void {
+        // SAFETY: one past the end of our own mapping, 16-byte aligned.
+        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly what `new` mapped.
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+/// The encoded plan in a sealed-size memfd, positioned at its start.
+fn plan_memfd(bytes: &[u8]) -> io::Result<OwnedFd> {
+    // SAFETY: memfd_create with a static name; the fd is owned below.
+    let fd = cvt(
+        unsafe { libc::memfd_create(c"scriptcage-plan".as_ptr(), libc::MFD_CLOEXEC) } as c_long,
+    )? as c_int;
+    // SAFETY: fresh descriptor, owned from here on.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut file = std::fs::File::from(fd);
+    use std::io::{Seek, Write};
+    file.write_all(bytes)?;
+    file.seek(std::io::SeekFrom::Start(0))?;
+    Ok(file.into())
+}
+
+/// Locating the helper executable.
+pub mod helper {
+    use std::ffi::{CStr, CString};
+    use std::io;
+    use std::path::PathBuf;
+    use std::sync::OnceLock;
+
+    /// The helper's file name for this build's platform, as shipped beside
+    /// the `.node` file.
+    pub const FILE_NAME: &str =
+        concat!("scriptcage-helper.linux-", env!("SCRIPTCAGE_ARCH"), "-gnu");
+
+    /// The helper executable's path: `SCRIPTCAGE_HELPER` if set, else
+    /// [`FILE_NAME`] in the directory of the loaded addon.
+    pub fn path() -> io::Result<&'static CStr> {
+        static PATH: OnceLock<Result<CString, String>> = OnceLock::new();
+        PATH.get_or_init(find)
+            .as_ref()
+            .map(|c| c.as_c_str())
+            .map_err(|m| io::Error::new(io::ErrorKind::NotFound, m.clone()))
+    }
+
+    fn find() -> Result<CString, String> {
+        use std::os::unix::ffi::OsStrExt;
+        let candidate = match std::env::var_os("SCRIPTCAGE_HELPER") {
+            Some(p) => PathBuf::from(p),
+            None => addon_dir()
+                .ok_or("cannot tell where the scriptcage addon was loaded from")?
+                .join(FILE_NAME),
+        };
+        let meta = std::fs::metadata(&candidate).map_err(|e| {
+            format!(
+                "the sandbox helper {} is missing ({e}); rebuild the package (npm run build) or set SCRIPTCAGE_HELPER",
+                candidate.display()
+            )
+        })?;
+        use std::os::unix::fs::PermissionsExt;
+        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+            return Err(format!(
+                "the sandbox helper {} is not an executable file",
+                candidate.display()
+            ));
+        }
+        CString::new(candidate.as_os_str().as_bytes())
+            .map_err(|_| "helper path contains NUL".into())
+    }
+
+    /// The directory of the shared object this code is in.
+    fn addon_dir() -> Option<PathBuf> {
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        // SAFETY: dladdr only reads the loader's tables for our own symbol.
+        let ok = unsafe { libc::dladdr(addon_dir as *const libc::c_void, &mut info) };
+        if ok == 0 || info.dli_fname.is_null() {
+            return None;
+        }
+        // SAFETY: dladdr returned a NUL-terminated path owned by the loader.
+        let name = unsafe { CStr::from_ptr(info.dli_fname) };
+        use std::os::unix::ffi::OsStrExt;
+        let p = PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes()));
+        let p = std::fs::canonicalize(&p).unwrap_or(p);
+        p.parent().map(|d| d.to_path_buf())
+    }
 }
 
 fn write_id_maps(pid: libc::pid_t, maps: &super::launch::IdMaps) -> io::Result<()> {
@@ -249,562 +651,4 @@ fn exit_code_from(info: &libc::siginfo_t) -> i32 {
     } else {
         128 + status
     }
-}
-
-struct ChildFds {
-    stdin: RawFd,
-    ready: RawFd,
-    out: RawFd,
-    err: RawFd,
-    report: RawFd,
-    sync: RawFd,
-}
-
-// ---------------------------------------------------------------------------
-// Child side. Everything below runs after `clone` in the child and must stay
-// async-signal-safe: no allocation, no locks, no panics.
-// ---------------------------------------------------------------------------
-
-const REPORT_FD: c_int = 3;
-
-/// Descriptor on which a pooled runtime says it has booted.
-pub const READY_FD: c_int = 63;
-
-unsafe fn errno() -> i32 {
-    *libc::__errno_location()
-}
-
-unsafe fn fail(report: c_int, stage: Stage) -> ! {
-    let e = errno();
-    let mut rec = [0u8; 8];
-    rec[..4].copy_from_slice(&(stage as u32).to_ne_bytes());
-    rec[4..].copy_from_slice(&e.to_ne_bytes());
-    libc::write(report, rec.as_ptr().cast(), 8);
-    libc::_exit(127)
-}
-
-macro_rules! check {
-    ($e:expr, $report:expr, $stage:expr) => {
-        if ($e) < 0 {
-            fail($report, $stage)
-        }
-    };
-}
-
-/// Moves `fd` to `target` (no close-on-exec); safe when `fd == target`.
-unsafe fn move_fd(fd: c_int, target: c_int) -> c_int {
-    if fd == target {
-        let flags = libc::fcntl(fd, libc::F_GETFD);
-        return libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
-    }
-    libc::dup2(fd, target)
-}
-
-unsafe fn init_main(launch: &Launch, fds: &ChildFds) -> ! {
-    let iso = &launch.isolation;
-    // First of all, block the signals the init waits for (so none is lost,
-    // including the parent-death signal during setup) and drop the host's
-    // signal handlers, which must never run in this copy of the host.
-    let mut wait_set: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut wait_set);
-    for s in [
-        libc::SIGCHLD,
-        libc::SIGTERM,
-        libc::SIGINT,
-        libc::SIGHUP,
-        libc::SIGQUIT,
-    ] {
-        libc::sigaddset(&mut wait_set, s);
-    }
-    libc::sigprocmask(libc::SIG_BLOCK, &wait_set, std::ptr::null_mut());
-    for sig in 1..libc::SIGRTMAX() {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            libc::signal(sig, libc::SIG_DFL);
-        }
-    }
-    // Raise every descriptor we keep above the standard range first, so the
-    // moves below cannot clobber one another.
-    let out = libc::fcntl(fds.out, libc::F_DUPFD_CLOEXEC, 10);
-    let err = libc::fcntl(fds.err, libc::F_DUPFD_CLOEXEC, 10);
-    let rep = libc::fcntl(fds.report, libc::F_DUPFD_CLOEXEC, 10);
-    let sync = if fds.sync >= 0 {
-        libc::fcntl(fds.sync, libc::F_DUPFD_CLOEXEC, 10)
-    } else {
-        -1
-    };
-    let ready = if fds.ready >= 0 {
-        libc::fcntl(fds.ready, libc::F_DUPFD_CLOEXEC, 10)
-    } else {
-        -1
-    };
-    if out < 0 || err < 0 || rep < 0 {
-        libc::_exit(127);
-    }
-    let input = if fds.stdin >= 0 {
-        libc::fcntl(fds.stdin, libc::F_DUPFD_CLOEXEC, 10)
-    } else {
-        libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC)
-    };
-    check!(input, rep, Stage::Fds);
-    check!(move_fd(input, 0), rep, Stage::Fds);
-    check!(move_fd(out, 1), rep, Stage::Fds);
-    check!(move_fd(err, 2), rep, Stage::Fds);
-    check!(libc::dup3(rep, REPORT_FD, libc::O_CLOEXEC), rep, Stage::Fds);
-    // The sync pipe goes above the readiness descriptor, which a pooled
-    // process's runtime inherits (no close-on-exec) at a fixed, high number
-    // so the runtime's own descriptors are numbered as in a cold run.
-    let sync = if sync >= 0 {
-        libc::fcntl(sync, libc::F_DUPFD_CLOEXEC, READY_FD + 1)
-    } else {
-        -1
-    };
-    if ready >= 0 {
-        check!(move_fd(ready, READY_FD), rep, Stage::Fds);
-    }
-    // Drop every other inherited descriptor: the host's sockets and other
-    // runs' pipes must not be held open by this process.
-    let mut from = REPORT_FD + 1;
-    for keep in [if ready >= 0 { READY_FD } else { -1 }, sync] {
-        if keep >= from {
-            if keep > from {
-                libc::syscall(libc::SYS_close_range, from as u32, (keep - 1) as u32, 0u32);
-            }
-            from = keep + 1;
-        }
-    }
-    libc::syscall(libc::SYS_close_range, from as u32, u32::MAX, 0u32);
-    let rep = REPORT_FD;
-
-    if sync >= 0 {
-        let mut b = [0u8; 1];
-        if libc::read(sync, b.as_mut_ptr().cast(), 1) != 1 {
-            fail(rep, Stage::Sync);
-        }
-        libc::close(sync);
-    }
-
-    libc::setsid();
-    // SIGTERM, which the init waits for: when the host dies, the init still
-    // sweeps what the run started before it exits (without a PID namespace
-    // nothing else would).
-    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
-    // This process is a copy of the host: keep its memory and environment
-    // out of reach of /proc readers.
-    libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
-
-    if let Some((uid, gid)) = iso.init_ids {
-        switch_ids(uid, gid, rep);
-    }
-    if !iso.mounts.is_empty() {
-        build_root(launch, rep);
-    }
-    if iso.loopback_up {
-        loopback_up(rep);
-    }
-    let pid_ns = libc::getpid() == 1;
-    if !pid_ns {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    }
-
-    let child = libc::syscall(
-        libc::SYS_clone,
-        libc::SIGCHLD as libc::c_ulong,
-        0usize,
-        0usize,
-        0usize,
-        0usize,
-    );
-    if child < 0 {
-        fail(rep, Stage::Fork);
-    }
-    if child == 0 {
-        runtime_main(launch, rep)
-    }
-    let child = child as libc::pid_t;
-    // Release the streams and the report channel: the host sees EOF once
-    // the runtime and everything it started are gone.
-    libc::close(0);
-    libc::close(1);
-    libc::close(2);
-    libc::close(rep);
-    if ready >= 0 {
-        libc::close(READY_FD);
-    }
-
-    let mut code = 0;
-    loop {
-        let sig = libc::sigwaitinfo(&wait_set, std::ptr::null_mut());
-        if sig == libc::SIGCHLD || sig < 0 {
-            let mut done = false;
-            loop {
-                let mut status = 0;
-                let r = libc::waitpid(-1, &mut status, libc::WNOHANG | libc::__WALL);
-                if r <= 0 {
-                    break;
-                }
-                if r == child {
-                    code = if libc::WIFEXITED(status) {
-                        libc::WEXITSTATUS(status)
-                    } else {
-                        128 + libc::WTERMSIG(status)
-                    };
-                    done = true;
-                }
-            }
-            if done {
-                break;
-            }
-        } else {
-            // The host asks the run to end.
-            code = 128 + libc::SIGKILL;
-            break;
-        }
-    }
-    kill_everything(pid_ns, child);
-    libc::_exit(code)
-}
-
-/// Kills every process of the run and reaps them.
-unsafe fn kill_everything(pid_ns: bool, runtime: libc::pid_t) {
-    if pid_ns {
-        // As pid 1 of the run's own namespace, -1 reaches exactly the run.
-        libc::kill(-1, libc::SIGKILL);
-        while libc::waitpid(-1, std::ptr::null_mut(), libc::__WALL) > 0 {}
-        return;
-    }
-    // The runtime leads its own process group (the init must survive this
-    // to report the exit code).
-    libc::kill(-runtime, libc::SIGKILL);
-    libc::kill(runtime, libc::SIGKILL);
-    // Orphans of the run were re-parented to us (we are a subreaper): read
-    // our children list, kill, reap, until none is left.
-    let mut path = [0u8; 64];
-    let len = proc_children_path(&mut path, libc::getpid());
-    let _ = len;
-    for _ in 0..10_000 {
-        let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
-        let mut any = false;
-        if fd >= 0 {
-            let mut buf = [0u8; 4096];
-            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
-            libc::close(fd);
-            let mut cur: i32 = 0;
-            let mut digits = false;
-            for &b in buf.iter().take(n.max(0) as usize) {
-                if b.is_ascii_digit() {
-                    cur = cur * 10 + (b - b'0') as i32;
-                    digits = true;
-                } else if digits {
-                    libc::kill(cur, libc::SIGKILL);
-                    any = true;
-                    cur = 0;
-                    digits = false;
-                }
-            }
-            if digits {
-                libc::kill(cur, libc::SIGKILL);
-                any = true;
-            }
-        }
-        let mut reaped = false;
-        while libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG | libc::__WALL) > 0 {
-            reaped = true;
-        }
-        if !any && !reaped {
-            if libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG | libc::__WALL) < 0 {
-                break; // ECHILD: nothing left
-            }
-            libc::usleep(1000);
-        }
-    }
-}
-
-/// Writes `/proc/<pid>/task/<pid>/children\0` into `buf`.
-fn proc_children_path(buf: &mut [u8; 64], pid: libc::pid_t) -> usize {
-    let mut digits = [0u8; 12];
-    let mut n = pid as u32;
-    let mut d = 0;
-    loop {
-        digits[d] = b'0' + (n % 10) as u8;
-        d += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut i = 0;
-    let mut put = |bytes: &[u8], i: &mut usize| {
-        for &b in bytes {
-            buf[*i] = b;
-            *i += 1;
-        }
-    };
-    put(b"/proc/", &mut i);
-    for k in (0..d).rev() {
-        put(&[digits[k]], &mut i);
-    }
-    put(b"/task/", &mut i);
-    for k in (0..d).rev() {
-        put(&[digits[k]], &mut i);
-    }
-    put(b"/children\0", &mut i);
-    i
-}
-
-unsafe fn build_root(launch: &Launch, rep: c_int) {
-    let iso = &launch.isolation;
-    check!(
-        libc::mount(
-            std::ptr::null(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null()
-        ),
-        rep,
-        Stage::Mount
-    );
-    for step in &iso.mounts {
-        match step {
-            MountStep::Dir(p) => {
-                if libc::mkdir(p.as_ptr(), 0o755) < 0 && errno() != libc::EEXIST {
-                    fail(rep, Stage::Mount);
-                }
-            }
-            MountStep::File(p) => {
-                let fd = libc::open(
-                    p.as_ptr(),
-                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
-                    0o644,
-                );
-                check!(fd, rep, Stage::Mount);
-                libc::close(fd);
-            }
-            MountStep::Symlink { target, path } => {
-                if libc::symlink(target.as_ptr(), path.as_ptr()) < 0 && errno() != libc::EEXIST {
-                    fail(rep, Stage::Mount);
-                }
-            }
-            MountStep::Tmpfs { target, data } => {
-                check!(
-                    libc::mount(
-                        c"tmpfs".as_ptr(),
-                        target.as_ptr(),
-                        c"tmpfs".as_ptr(),
-                        libc::MS_NOSUID | libc::MS_NODEV,
-                        data.as_ptr().cast()
-                    ),
-                    rep,
-                    Stage::Mount
-                );
-            }
-            MountStep::Bind {
-                source,
-                target,
-                readonly,
-                recursive,
-            } => {
-                let rec = if *recursive { libc::MS_REC } else { 0 };
-                check!(
-                    libc::mount(
-                        source.as_ptr(),
-                        target.as_ptr(),
-                        std::ptr::null(),
-                        libc::MS_BIND | rec,
-                        std::ptr::null()
-                    ),
-                    rep,
-                    Stage::Mount
-                );
-                if *readonly {
-                    // A remount inside a user namespace must keep the flags
-                    // the kernel locked on the original mount.
-                    // statfs, not statvfs: glibc's statvfs may fall back to
-                    // parsing /proc/mounts, which allocates.
-                    let mut st: KernelStatfs = std::mem::zeroed();
-                    check!(
-                        libc::syscall(libc::SYS_statfs, target.as_ptr(), &mut st) as c_int,
-                        rep,
-                        Stage::Mount
-                    );
-                    let mut flags =
-                        libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID;
-                    for (st_flag, ms_flag) in [
-                        (libc::ST_NODEV, libc::MS_NODEV),
-                        (libc::ST_NOEXEC, libc::MS_NOEXEC),
-                        (libc::ST_NOATIME, libc::MS_NOATIME),
-                        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
-                        (libc::ST_RELATIME, libc::MS_RELATIME),
-                    ] {
-                        if st.f_flags as u64 & st_flag != 0 {
-                            flags |= ms_flag;
-                        }
-                    }
-                    check!(
-                        libc::mount(
-                            std::ptr::null(),
-                            target.as_ptr(),
-                            std::ptr::null(),
-                            flags,
-                            std::ptr::null()
-                        ),
-                        rep,
-                        Stage::Mount
-                    );
-                }
-            }
-            MountStep::Proc(p) => {
-                check!(
-                    libc::mount(
-                        c"proc".as_ptr(),
-                        p.as_ptr(),
-                        c"proc".as_ptr(),
-                        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                        std::ptr::null()
-                    ),
-                    rep,
-                    Stage::Mount
-                );
-            }
-        }
-    }
-    let Some(root) = iso.new_root.as_ref() else {
-        return;
-    };
-    check!(libc::chdir(root.as_ptr()), rep, Stage::PivotRoot);
-    check!(
-        libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as c_int,
-        rep,
-        Stage::PivotRoot
-    );
-    check!(
-        libc::umount2(c".".as_ptr(), libc::MNT_DETACH),
-        rep,
-        Stage::PivotRoot
-    );
-    check!(libc::chdir(c"/".as_ptr()), rep, Stage::PivotRoot);
-    // The skeleton root itself is read-only; only the mounted scratch
-    // directories accept writes.
-    check!(
-        libc::mount(
-            std::ptr::null(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
-            std::ptr::null()
-        ),
-        rep,
-        Stage::PivotRoot
-    );
-}
-
-unsafe fn loopback_up(rep: c_int) {
-    let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-    check!(sock, rep, Stage::Loopback);
-    let mut req: libc::ifreq = std::mem::zeroed();
-    req.ifr_name[0] = b'l' as libc::c_char;
-    req.ifr_name[1] = b'o' as libc::c_char;
-    check!(
-        libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req),
-        rep,
-        Stage::Loopback
-    );
-    req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-    check!(
-        libc::ioctl(sock, libc::SIOCSIFFLAGS, &mut req),
-        rep,
-        Stage::Loopback
-    );
-    libc::close(sock);
-}
-
-/// The kernel's `struct statfs` on 64-bit Linux (the `libc` crate hides
-/// `f_flags`).
-#[repr(C)]
-struct KernelStatfs {
-    f_type: libc::c_long,
-    f_bsize: libc::c_long,
-    f_blocks: u64,
-    f_bfree: u64,
-    f_bavail: u64,
-    f_files: u64,
-    f_ffree: u64,
-    f_fsid: [c_int; 2],
-    f_namelen: libc::c_long,
-    f_frsize: libc::c_long,
-    f_flags: libc::c_long,
-    f_spare: [libc::c_long; 4],
-}
-
-/// Switches the calling thread to `uid`/`gid` with no supplementary groups.
-///
-/// Raw system calls on purpose: glibc's `setresuid` & co. broadcast the
-/// change to every thread it knows of, under a lock that another thread of
-/// the host may have held at the moment of the `clone` (and with a thread
-/// list that still names the host's threads) — a deadlock in the child. The
-/// child has exactly one thread, so the raw calls are complete.
-unsafe fn switch_ids(uid: libc::uid_t, gid: libc::gid_t, rep: c_int) {
-    // Refused after `setgroups deny`, where the list is already empty.
-    libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>());
-    check!(
-        libc::syscall(libc::SYS_setresgid, gid, gid, gid) as c_int,
-        rep,
-        Stage::Ids
-    );
-    check!(
-        libc::syscall(libc::SYS_setresuid, uid, uid, uid) as c_int,
-        rep,
-        Stage::Ids
-    );
-}
-
-unsafe fn runtime_main(launch: &Launch, rep: c_int) -> ! {
-    let iso = &launch.isolation;
-    // The host ignores some signals (SIGPIPE under Node); a script process
-    // starts with default dispositions and nothing blocked.
-    for sig in 1..libc::SIGRTMAX() {
-        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-            libc::signal(sig, libc::SIG_DFL);
-        }
-    }
-    let mut empty: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut empty);
-    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-    libc::setpgid(0, 0);
-
-    for &(res, soft, hard) in &iso.rlimits {
-        let lim = libc::rlimit {
-            rlim_cur: soft,
-            rlim_max: hard,
-        };
-        check!(libc::setrlimit(res as _, &lim), rep, Stage::Rlimit);
-    }
-    if iso.no_new_privs {
-        // Empty the capability bounding set while the process may still
-        // (it needs CAP_SETPCAP in its namespace); errors mean there was
-        // nothing to drop.
-        for cap in 0..=libc::c_ulong::from(63u8) {
-            libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0);
-        }
-    }
-    if let Some((uid, gid)) = iso.ids {
-        switch_ids(uid, gid, rep);
-    }
-    if iso.no_new_privs {
-        check!(
-            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
-            rep,
-            Stage::NoNewPrivs
-        );
-    }
-    if let Some(cwd) = &launch.cwd {
-        check!(libc::chdir(cwd.as_ptr()), rep, Stage::Chdir);
-    }
-    libc::execve(
-        launch.exe.as_ptr(),
-        launch.argv_ptrs.as_ptr(),
-        launch.envp_ptrs.as_ptr(),
-    );
-    fail(rep, Stage::Exec)
 }
