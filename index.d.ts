@@ -155,4 +155,9 @@ export declare function configureRunner(options: RunnerOptions): Required<Runner
 /** Kills every idle pooled process; the pool warms up again lazily on the next run. */
 export declare function closeRunner(): Promise<void>;
 /** Pool state, for diagnostics and tests. */
-export declare function runnerStats(): { warmProcesses: number; idle: number; idlePids: number[] };
+/**
+ * Pool state, for diagnostics. `burst` is how many idle processes recent
+ * demand allows above `warmProcesses` (runs that found the pool empty raise
+ * it, up to twice the cores; each quiet 10 s lowers it by one).
+ */
+export declare function runnerStats(): { warmProcesses: number; idle: number; idlePids: number[]; burst: number };

@@ -112,6 +112,8 @@ export interface RunnerStats {
   warmProcesses: number
   idle: number
   idlePids: Array<number>
+  /** Idle processes allowed above `warmProcesses` by recent demand. */
+  burst: number
 }
 
 /** `runnerStats()`. */

@@ -77,9 +77,10 @@ function stats() {
 async function waitIdle(n = WARM) {
   return waitFor(() => {
     const s = stats();
-    assert.ok(s.idle <= s.warmProcesses, `idle ${s.idle} exceeds the size ${s.warmProcesses}`);
-    return s.idle === n ? s : null;
-  }, `runnerStats().idle === ${n} (now ${JSON.stringify(stats())})`);
+    // Demand may allow `burst` processes above the size (docs/pool.md).
+    assert.ok(s.idle <= s.warmProcesses + s.burst, `idle ${s.idle} exceeds the size ${s.warmProcesses} + burst ${s.burst}`);
+    return s.idle >= n ? s : null;
+  }, `runnerStats().idle >= ${n} (now ${JSON.stringify(stats())})`);
 }
 
 function run(script, extra = {}) {
@@ -201,7 +202,8 @@ async function waitAllDead(ids, what, ms = 5000) {
 describe('warm pool configuration', () => {
   test('runnerStats() has the documented shape', () => {
     const s = stats();
-    assert.deepEqual(Object.keys(s).sort(), ['idle', 'idlePids', 'warmProcesses']);
+    assert.deepEqual(Object.keys(s).sort(), ['burst', 'idle', 'idlePids', 'warmProcesses']);
+    assert.equal(typeof s.burst, 'number');
     assert.equal(typeof s.warmProcesses, 'number');
     assert.equal(typeof s.idle, 'number');
     assert.ok(Array.isArray(s.idlePids));
@@ -302,7 +304,7 @@ for (const profile of PROFILES) {
           );
         });
         const s = await waitIdle(WARM);
-        assert.equal(s.idlePids.length, WARM);
+        assert.ok(s.idlePids.length >= WARM, JSON.stringify(s));
       } finally {
         reset();
       }
@@ -405,7 +407,7 @@ for (const profile of PROFILES) {
         assert.equal(await run('export default 4').then((r) => r.result), 4);
         assert.equal(stats().idle, 0);
         await sleep(500);
-        assert.deepEqual(stats(), { warmProcesses: 0, idle: 0, idlePids: [] });
+        assert.deepEqual(stats(), { warmProcesses: 0, idle: 0, idlePids: [], burst: 0 });
         // Nothing started by the runner is left: no child of this process
         // is a scriptcage init (they carry the spawner thread's name).
         assert.deepEqual(runnerChildren(), []);

@@ -134,3 +134,34 @@ export default () => {
     assert.match(r.stdout, /sandbox helper \/nonexistent\/scriptcage-helper is missing/);
   });
 });
+
+describe('the pool follows demand', () => {
+  test('a burst that finds the pool empty raises its size above warmProcesses; closeRunner resets it', async () => {
+    sc.closeRunner();
+    sc.configureRunner({ warmProcesses: 1 });
+    try {
+      await sc.runEsmScript({ script: 'export default 0', ...RUN });
+      await waitIdle();
+      assert.equal(sc.runnerStats().burst, 0);
+      const burst = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => sc.runEsmScript({ script: 'export default (c) => c.i', context: { i }, ...RUN })),
+      );
+      assert.deepEqual(
+        burst.map((r) => r.result),
+        [0, 1, 2, 3, 4, 5],
+      );
+      const grown = sc.runnerStats().burst;
+      assert.ok(grown >= 1, `burst after 5 misses: ${JSON.stringify(sc.runnerStats())}`);
+      // The extra processes boot in the background (one per core at a time).
+      const deadline = Date.now() + 60000;
+      while (sc.runnerStats().idle < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(sc.runnerStats().idle >= 2, `the pool did not grow: ${JSON.stringify(sc.runnerStats())}`);
+      assert.ok(sc.runnerStats().idle <= 1 + grown, `more idle than the target: ${JSON.stringify(sc.runnerStats())}`);
+      sc.closeRunner();
+      assert.equal(sc.runnerStats().burst, 0);
+      assert.equal(sc.runnerStats().idle, 0);
+    } finally {
+      sc.configureRunner({ warmProcesses: 2 });
+    }
+  });
+});

@@ -204,6 +204,8 @@ pub struct RunnerStats {
     pub warm_processes: u32,
     pub idle: u32,
     pub idle_pids: Vec<i32>,
+    /// Idle processes allowed above `warmProcesses` by recent demand.
+    pub burst: u32,
 }
 
 /// `runnerStats()`.
@@ -213,6 +215,7 @@ pub fn runner_stats() -> RunnerStats {
         warm_processes: pool::size() as u32,
         idle: pool::idle_count() as u32,
         idle_pids: pool::idle_pids(),
+        burst: pool::burst() as u32,
     }
 }
 

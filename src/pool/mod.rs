@@ -9,9 +9,13 @@
 //! policy, curated host environment, resolution root), so a run never gets
 //! a process prepared for different conditions.
 
+pub mod demand;
+
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
+
+use demand::Demand;
 
 use crate::process::spawn::{self, RawChild};
 use crate::process::{self, Launch};
@@ -96,6 +100,61 @@ struct State {
     /// Bumped by `close` and policy changes: processes started before are
     /// not admitted.
     epoch: u64,
+    /// Demand per key (burst allowance above `size`), and whether a decay
+    /// timer runs for it.
+    demand: Vec<(PoolKey, Demand, bool)>,
+}
+
+impl State {
+    fn demand_of(&mut self, key: &PoolKey) -> Option<&mut (PoolKey, Demand, bool)> {
+        self.demand.iter_mut().find(|(k, _, _)| k == key)
+    }
+
+    /// Idle processes `key` should hold now.
+    fn target(&self, key: &PoolKey) -> usize {
+        self.demand
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, d, _)| d.target(self.size))
+            .unwrap_or(self.size)
+    }
+
+    /// Bound on idle processes across keys: the base for `MAX_KEYS` keys
+    /// plus one key's burst.
+    fn idle_cap(&self) -> usize {
+        self.size * MAX_KEYS
+            + if self.size > 0 {
+                demand::burst_cap()
+            } else {
+                0
+            }
+    }
+
+    /// Takes out idle processes of `key` above its target (to be dropped
+    /// outside the lock).
+    fn excess(&mut self, key: &PoolKey) -> Vec<Warm> {
+        let target = self.target(key);
+        let mut kept = 0;
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.idle.len() {
+            if &self.idle[i].key == key {
+                if kept >= target {
+                    out.push(self.idle.remove(i));
+                    continue;
+                }
+                kept += 1;
+            }
+            i += 1;
+        }
+        out
+    }
+}
+
+/// Limits how many pooled processes boot at once (see `demand::boot_slots`).
+fn boot_slots() -> &'static tokio::sync::Semaphore {
+    static S: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    S.get_or_init(|| tokio::sync::Semaphore::new(demand::boot_slots()))
 }
 
 fn state() -> &'static Mutex<State> {
@@ -111,6 +170,7 @@ fn state() -> &'static Mutex<State> {
             idle: Vec::new(),
             starting: Vec::new(),
             epoch: 0,
+            demand: Vec::new(),
         })
     })
 }
@@ -132,6 +192,8 @@ pub fn set_size(n: usize) {
     let retired: Vec<Warm> = {
         let mut s = lock();
         s.size = n;
+        // A new size starts the demand record afresh.
+        s.demand.clear();
         let mut keep = Vec::new();
         let mut out = Vec::new();
         for w in s.idle.drain(..) {
@@ -153,6 +215,7 @@ pub fn close() -> usize {
     let retired: Vec<Warm> = {
         let mut s = lock();
         s.epoch += 1;
+        s.demand.clear();
         s.idle.drain(..).collect()
     };
     let n = retired.len();
@@ -187,7 +250,14 @@ pub fn idle_pids() -> Vec<i32> {
         .collect()
 }
 
-/// Takes a live pooled process for `key`, if one is idle.
+/// Burst processes currently allowed above the base, over all keys.
+pub fn burst() -> usize {
+    lock().demand.iter().map(|(_, d, _)| d.extra()).sum()
+}
+
+/// Takes a live pooled process for `key`, if one is idle. Finding none for
+/// a key already in use is a miss: the key may hold one more (see
+/// [`demand`]).
 pub fn take(key: &PoolKey) -> Option<Warm> {
     let mut dead = Vec::new();
     let found = {
@@ -201,10 +271,50 @@ pub fn take(key: &PoolKey) -> Option<Warm> {
             }
             dead.push(w);
         }
+        if found.is_none() && s.size > 0 {
+            let burst_cap = demand::burst_cap();
+            let now = Instant::now();
+            let start_timer = match s.demand_of(key) {
+                Some((_, d, timer)) => {
+                    d.miss(now, burst_cap);
+                    !std::mem::replace(timer, true)
+                }
+                None => false,
+            };
+            if start_timer {
+                decay_later(key.clone());
+            }
+        }
         found
     };
     drop(dead);
     found
+}
+
+/// Gives a key's burst allowance back, one process per quiet period, and
+/// retires the idle processes above the lowered target.
+fn decay_later(key: PoolKey) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(demand::QUIET).await;
+            let (retired, done) = {
+                let mut s = lock();
+                let Some((_, d, timer)) = s.demand_of(&key) else {
+                    break;
+                };
+                d.decay(Instant::now());
+                let done = d.extra() == 0;
+                if done {
+                    *timer = false;
+                }
+                (s.excess(&key), done)
+            };
+            drop(retired);
+            if done {
+                break;
+            }
+        }
+    });
 }
 
 /// Starts replacements for `key` in the background until the pool holds
@@ -216,12 +326,17 @@ pub fn refill(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'static 
             return;
         }
         let epoch = s.epoch;
+        if s.demand_of(key).is_none() {
+            s.demand
+                .push((key.clone(), Demand::new(Instant::now()), false));
+        }
+        let target = s.target(key);
         let have = s.idle.iter().filter(|w| &w.key == key).count()
             + s.starting
                 .iter()
                 .filter(|(k, e)| k == key && *e == epoch)
                 .count();
-        let need = s.size.saturating_sub(have);
+        let need = target.saturating_sub(have);
         for _ in 0..need {
             s.starting.push((key.clone(), epoch));
         }
@@ -232,7 +347,10 @@ pub fn refill(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'static 
         let runtime = runtime.clone();
         let policy = policy.clone();
         tokio::spawn(async move {
+            // Boots are CPU-bound: at most one per core at a time.
+            let slot = boot_slots().acquire().await;
             let warm = prepare(&key, &runtime, &policy, caps).await;
+            drop(slot);
             let rejected = {
                 let mut s = lock();
                 if let Some(i) = s
@@ -246,11 +364,11 @@ pub fn refill(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'static 
                     // Admitted unless stale, or the size shrank meanwhile.
                     Some(w)
                         if s.epoch == epoch
-                            && s.idle.iter().filter(|i| i.key == key).count() < s.size =>
+                            && s.idle.iter().filter(|i| i.key == key).count() < s.target(&key) =>
                     {
                         s.idle.push(w);
                         // Bound the number of keys kept warm: oldest out.
-                        let cap = s.size * MAX_KEYS;
+                        let cap = s.idle_cap();
                         let excess = s.idle.len().saturating_sub(cap);
                         s.idle.drain(..excess).collect::<Vec<_>>()
                     }
