@@ -3,6 +3,7 @@
 pub mod caps;
 pub mod plan;
 pub mod policy;
+pub mod seccomp;
 
 use std::sync::{OnceLock, RwLock};
 

@@ -247,8 +247,23 @@ pub fn plan(
         (host_uid, host_gid)
     };
     iso.no_new_privs = true;
+    // The syscall filter (docs/sandbox.md): whatever else the host offers.
+    match (caps.seccomp, super::seccomp::programs()) {
+        (true, Ok(programs)) => {
+            iso.seccomp = programs.to_vec();
+            report.notes.push(("privilege", super::seccomp::summary()));
+        }
+        (false, _) => report.downgrades.push((
+            "privilege",
+            "this host refuses seccomp filters: no syscall filter".into(),
+        )),
+        (true, Err(why)) => report
+            .downgrades
+            .push(("privilege", format!("no syscall filter: {why}"))),
+    }
 
     if caps.user_namespaces {
+        iso.deny_nested_userns = true;
         iso.clone_flags =
             libc::CLONE_NEWUSER | libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWIPC;
         iso.id_maps = Some(if dropping {

@@ -52,6 +52,8 @@ pub enum Stage {
     Plan = 12,
     /// Executing the sandbox helper.
     Helper = 13,
+    /// Installing the syscall filter.
+    Seccomp = 14,
 }
 
 impl Stage {
@@ -71,6 +73,7 @@ impl Stage {
             11 => "setting no_new_privs",
             12 => "reading the launch plan",
             13 => "executing the sandbox helper",
+            14 => "installing the syscall filter",
             _ => "starting",
         };
         format!("{what}: {}", io::Error::from_raw_os_error(errno))
@@ -291,6 +294,18 @@ pub unsafe fn run_init(launch: &Launch, ready: bool) -> ! {
     }
     if iso.loopback_up {
         loopback_up(rep);
+    }
+    if iso.deny_nested_userns {
+        // Per user namespace; the init owns the run's. Best effort: the
+        // seccomp filter refuses the same calls.
+        let fd = libc::open(
+            c"/proc/sys/user/max_user_namespaces".as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        );
+        if fd >= 0 {
+            libc::write(fd, c"0\n".as_ptr().cast(), 2);
+            libc::close(fd);
+        }
     }
     let pid_ns = libc::getpid() == 1;
     if !pid_ns {
@@ -728,6 +743,25 @@ unsafe fn runtime_main(launch: &Launch, rep: c_int) -> ! {
     }
     if let Some(cwd) = &launch.cwd {
         check!(libc::chdir(cwd.as_ptr()), rep, Stage::Chdir);
+    }
+    // Last before `execve`: from here on the filter holds for the runtime
+    // and everything it starts.
+    for prog in &iso.seccomp {
+        let fprog = libc::sock_fprog {
+            len: prog.len() as libc::c_ushort,
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
+        check!(
+            libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+                &fprog as *const libc::sock_fprog as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            ),
+            rep,
+            Stage::Seccomp
+        );
     }
     libc::execve(launch.exe.as_ptr(), launch.argv_ptrs(), launch.envp_ptrs());
     fail(rep, Stage::Exec)

@@ -48,6 +48,21 @@ pub enum MountStep {
     Proc(CString),
 }
 
+/// One classic-BPF instruction, laid out as the kernel's `struct
+/// sock_filter`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SockFilter {
+    /// Opcode.
+    pub code: u16,
+    /// Jump offset when true.
+    pub jt: u8,
+    /// Jump offset when false.
+    pub jf: u8,
+    /// Operand.
+    pub k: u32,
+}
+
 /// User-namespace id maps, written by the host into `/proc/<pid>/...`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdMaps {
@@ -84,6 +99,12 @@ pub struct Isolation {
     pub init_ids: Option<(libc::uid_t, libc::gid_t)>,
     /// Set `no_new_privs` before `exec`.
     pub no_new_privs: bool,
+    /// seccomp programs installed, in order, right before the runtime's
+    /// `execve` (compiled by the host before any clone).
+    pub seccomp: Vec<Vec<SockFilter>>,
+    /// Set `user.max_user_namespaces` to 0 inside the run's user namespace
+    /// (best effort; the seccomp filter closes the same door).
+    pub deny_nested_userns: bool,
 }
 
 /// A string that cannot cross into C because it holds a NUL byte.

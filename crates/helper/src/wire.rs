@@ -8,7 +8,7 @@
 use std::ffi::CString;
 use std::fmt;
 
-use crate::launch::{Isolation, Launch, MountStep};
+use crate::launch::{Isolation, Launch, MountStep, SockFilter};
 
 const MAGIC: &[u8; 4] = b"SCP1";
 
@@ -194,6 +194,17 @@ pub fn encode(launch: &Launch) -> Vec<u8> {
     w.opt_ids(iso.ids);
     w.opt_ids(iso.init_ids);
     w.u8(iso.no_new_privs as u8);
+    w.u32(iso.seccomp.len() as u32);
+    for prog in &iso.seccomp {
+        w.u32(prog.len() as u32);
+        for i in prog {
+            w.u32(u32::from(i.code));
+            w.u8(i.jt);
+            w.u8(i.jf);
+            w.u32(i.k);
+        }
+    }
+    w.u8(iso.deny_nested_userns as u8);
     w.0
 }
 
@@ -237,6 +248,18 @@ pub fn decode(bytes: &[u8]) -> Result<Launch, DecodeError> {
     let ids = r.opt_ids()?;
     let init_ids = r.opt_ids()?;
     let no_new_privs = r.bool()?;
+    let seccomp = r.list(|r| {
+        r.list(|r| {
+            let code = u16::try_from(r.u32()?).map_err(|_| DecodeError("bad BPF opcode"))?;
+            Ok(SockFilter {
+                code,
+                jt: r.u8()?,
+                jf: r.u8()?,
+                k: r.u32()?,
+            })
+        })
+    })?;
+    let deny_nested_userns = r.bool()?;
     if !r.0.is_empty() {
         return Err(DecodeError("trailing bytes"));
     }
@@ -253,6 +276,8 @@ pub fn decode(bytes: &[u8]) -> Result<Launch, DecodeError> {
         ids,
         init_ids,
         no_new_privs,
+        seccomp,
+        deny_nested_userns,
     };
     Ok(Launch::from_parts(
         exe, argv, envp, cwd, isolation, stdin_pipe,
@@ -300,6 +325,21 @@ mod tests {
             ids: Some((65534, 65534)),
             init_ids: None,
             no_new_privs: true,
+            seccomp: vec![vec![
+                SockFilter {
+                    code: 0x20,
+                    jt: 0,
+                    jf: 0,
+                    k: 4,
+                },
+                SockFilter {
+                    code: 0x06,
+                    jt: 1,
+                    jf: 2,
+                    k: 0x7fff_0000,
+                },
+            ]],
+            deny_nested_userns: true,
         };
         let odd = OsStr::from_bytes(b"\xff\xfe-not-utf8");
         let mut l = Launch::new(
