@@ -247,6 +247,9 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
 
     // Judged on what reaches the script: dropped keys do not count.
     let injected = crate::env::build(&[], &req.env).0;
+    // Refilled once this run is over (whichever path it takes): a
+    // replacement booting meanwhile would compete with it for the CPU.
+    let mut _refill = None;
     if pool::size() > 0 && !pool::env_needs_cold_start(&injected) {
         let key = pool::PoolKey {
             exe: runtime.exe.clone(),
@@ -257,7 +260,7 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
             resolution_root: rr.clone(),
         };
         let warm = pool::take(&key);
-        pool::refill(&key, &runtime, &policy, caps);
+        _refill = Some(pool::RefillAfter::new(key, &runtime, &policy, caps));
         if let Some(warm) = warm {
             if let Some(reply) = run_warm(warm, &req, helper, &ctx, cancel.clone()).await? {
                 return Ok(reply);

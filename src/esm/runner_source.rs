@@ -50,13 +50,15 @@ pub struct RunnerSpec<'a> {
 ///   the host returns the result without waiting for the teardown (see
 ///   `process::supervise`). Output written before is already in the pipes:
 ///   writes to pipes are synchronous, and a pending one keeps the loop busy.
+///   The loop is given one more turn first: Bun reports an unhandled
+///   rejection only after the first `beforeExit`.
 /// - Under Node, an `exit` listener that ends the process at once when no
 ///   listener of the script's comes after it: Node spends milliseconds
 ///   tearing itself down, with nothing observable left to do. Bun exits
 ///   quickly on its own and may still be flushing, so it is left alone.
 macro_rules! tail {
     () => {
-        r#"{ const scExit = process.versions.bun ? undefined : () => { const all = process.listeners("exit"); if (all[all.length - 1] === scExit) process.kill(process.pid, "SIGKILL"); }; if (scExit) process.on("exit", scExit); const { writeSync: scSignal } = await import("node:fs"); const scDone = () => { if (process.listeners("beforeExit").length === 1 && process.listeners("exit").every((l) => l === scExit)) { process.off("beforeExit", scDone); try { scSignal(63, "d"); } catch {} } }; process.on("beforeExit", scDone); }
+        r#"{ const scExit = process.versions.bun ? undefined : () => { const all = process.listeners("exit"); if (all[all.length - 1] === scExit) process.kill(process.pid, "SIGKILL"); }; if (scExit) process.on("exit", scExit); const { writeSync: scSignal } = await import("node:fs"); let scTurns = 0; const scDone = () => { if (process.listeners("beforeExit").length === 1 && process.listeners("exit").every((l) => l === scExit)) { if (scTurns++ === 0) { setImmediate(() => {}); return; } process.off("beforeExit", scDone); try { scSignal(63, "d"); } catch {} } }; process.on("beforeExit", scDone); }
 "#
     };
 }

@@ -381,6 +381,41 @@ pub fn refill(key: &PoolKey, runtime: &Runtime, policy: &Policy, caps: &'static 
     }
 }
 
+/// Starts [`refill`] when dropped: at the end of the run that took (or
+/// missed) a pooled process, whichever way it ends.
+pub struct RefillAfter {
+    key: PoolKey,
+    runtime: Runtime,
+    policy: Policy,
+    caps: &'static Capabilities,
+}
+
+impl RefillAfter {
+    /// A refill of `key`, due when the value is dropped.
+    pub fn new(
+        key: PoolKey,
+        runtime: &Runtime,
+        policy: &Policy,
+        caps: &'static Capabilities,
+    ) -> Self {
+        RefillAfter {
+            key,
+            runtime: runtime.clone(),
+            policy: policy.clone(),
+            caps,
+        }
+    }
+}
+
+impl Drop for RefillAfter {
+    fn drop(&mut self) {
+        // Dropped inside the run's task, so a tokio runtime is current.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            refill(&self.key, &self.runtime, &self.policy, self.caps);
+        }
+    }
+}
+
 /// Reads one byte; `None` at end of file or on error.
 pub async fn read_byte(rx: &mut tokio::net::unix::pipe::Receiver) -> Option<u8> {
     use tokio::io::AsyncReadExt;
