@@ -301,6 +301,91 @@ function sweepGroups(list, sizeMiB, available) {
   return { groups: null, split: true, need: Math.max(...groups.map(need)), budget };
 }
 
+// ---------------------------------------------------------------------------
+// CPU accounting by cgroup
+// ---------------------------------------------------------------------------
+
+// A run's processes can end without being reaped by the worker (scriptcage
+// kills the run's init once the result is in; the init's own children are
+// then never waited for), so `cutime` misses their CPU. Where this process
+// may create cgroups (root with a cgroup v1 `cpuacct` hierarchy, or a
+// writable cgroup v2 one), each worker gets a cgroup of its own and its
+// whole tree is counted there.
+const cgroupDirs = new Set();
+let cgroupSeq = 0;
+
+function cpuCgroupBase() {
+  let own;
+  let mounts;
+  try {
+    own = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+    mounts = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' '));
+  } catch {
+    return null;
+  }
+  const candidates = [];
+  for (const [, mountPoint, fsType, opts = ''] of mounts) {
+    if (fsType === 'cgroup' && opts.split(',').includes('cpuacct')) {
+      const line = own.find((l) => l.split(':')[1] && l.split(':')[1].split(',').includes('cpuacct'));
+      if (line) candidates.push({ kind: 'v1', dir: path.join(mountPoint, line.split(':')[2]), file: 'cpuacct.usage' });
+    } else if (fsType === 'cgroup2') {
+      const line = own.find((l) => l.startsWith('0::'));
+      if (line) candidates.push({ kind: 'v2', dir: path.join(mountPoint, line.slice(3)), file: 'cpu.stat' });
+    }
+  }
+  for (const c of candidates) {
+    const probe = path.join(c.dir, `scriptcage-bench-${process.pid}-probe`);
+    try {
+      fs.mkdirSync(probe);
+      const ok = fs.existsSync(path.join(probe, c.file));
+      fs.rmdirSync(probe);
+      if (ok) return { kind: c.kind, dir: c.dir };
+    } catch {
+      // Not writable here: next.
+    }
+  }
+  return null;
+}
+
+function makeCgroup(base) {
+  if (!base) return null;
+  const dir = path.join(base.dir, `scriptcage-bench-${process.pid}-${++cgroupSeq}`);
+  try {
+    fs.mkdirSync(dir);
+  } catch {
+    return null;
+  }
+  cgroupDirs.add(dir);
+  return { kind: base.kind, dir };
+}
+
+/** Removes a worker's cgroup once its processes are gone (a few tries). */
+async function removeCgroup(cg) {
+  if (!cg) return;
+  for (let i = 0; i < 40; i++) {
+    try {
+      fs.rmdirSync(cg.dir);
+      cgroupDirs.delete(cg.dir);
+      return;
+    } catch (e) {
+      if (e.code === 'ENOENT') return cgroupDirs.delete(cg.dir);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+process.on('exit', () => {
+  for (const dir of cgroupDirs) {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      // Still in use or gone.
+    }
+  }
+});
+
+let CPU_CGROUP_BASE = null;
+
 /** A worker process measuring one contender, driven line by line. */
 class Worker {
   constructor(contender, runtimes, tck) {
@@ -317,6 +402,8 @@ class Worker {
       holdMiB: contender.holdMiB || 0,
       workloads: WORKLOADS,
     };
+    this.cgroup = makeCgroup(CPU_CGROUP_BASE);
+    if (this.cgroup) spec.cpuCgroup = this.cgroup;
     const args = contender.runtime === 'node' ? ['--expose-gc', WORKER_PATH, JSON.stringify(spec)] : [WORKER_PATH, JSON.stringify(spec)];
     const env = contender.env ? { ...process.env, ...contender.env } : process.env;
     this.child = spawn(rt.path, args, { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -337,7 +424,10 @@ class Worker {
       if (p) p.resolve(msg);
     });
     this.child.on('error', (e) => this.die(`spawn failed: ${e.message}`));
-    this.child.on('exit', (code, signal) => this.die(`worker exited (${signal || code}) ${this.stderr.trim().slice(-500)}`));
+    this.child.on('exit', (code, signal) => {
+      this.die(`worker exited (${signal || code}) ${this.stderr.trim().slice(-500)}`);
+      removeCgroup(this.cgroup);
+    });
   }
 
   die(reason) {
@@ -418,7 +508,9 @@ function summariseBatches(batches) {
   const latencies = batches.flatMap((b) => b.latencies).sort((a, b) => a - b);
   const runs = latencies.length;
   const wall = batches.reduce((s, b) => s + b.wallMs, 0);
-  const cpu = batches.reduce((s, b) => s + b.cpuSelfMs + b.cpuChildrenMs, 0);
+  // The worker's cgroup when every batch has it, else the worker plus its reaped children.
+  const byCgroup = batches.length > 0 && batches.every((b) => Number.isFinite(b.cpuCgroupMs));
+  const cpu = batches.reduce((s, b) => s + (byCgroup ? b.cpuCgroupMs : b.cpuSelfMs + b.cpuChildrenMs), 0);
   const cpuChildren = batches.reduce((s, b) => s + b.cpuChildrenMs, 0);
   const perRound = batches.map((b) => (b.latencies.length / b.wallMs) * 1000);
   return {
@@ -432,6 +524,7 @@ function summariseBatches(batches) {
     runsPerSecond: median(perRound),
     runsPerSecondPerRound: perRound,
     cpuSecondsPerRun: runs ? cpu / runs / 1000 : NaN,
+    cpuSource: byCgroup ? 'cgroup' : 'rusage',
     cpuChildrenSecondsPerRun: runs ? cpuChildren / runs / 1000 : NaN,
     wallMs: wall,
   };
@@ -632,8 +725,9 @@ function sweepMarkdown(sweep, template) {
   md.push(
     'Each worker (the host) holds N MiB of filled Buffers for the whole measurement and writes into every 16th MiB after each run. ' +
       'Fresh workers per size; contenders interleaved within each size. *host CPU* is the host process\'s own user+sys time (all its threads, ' +
-      '`process.cpuUsage()`), *faults* its minor page faults (`process.resourceUsage()`), both per run and without the untimed wait for a booted pool; ' +
-      '*CPU (all)* adds the reaped children.',
+      '`process.cpuUsage()`), *faults* its minor page faults (`process.resourceUsage()`), both per run, counted until the pool\'s replacements are idle ' +
+      '(a refill the host starts belongs to the run), without the bench\'s own polling; *CPU (all)* is the whole tree of the worker ' +
+      '(its cgroup, or where none can be made, the worker plus its reaped children).',
   );
   md.push('');
   for (const size of sweep.sizes) {
@@ -874,6 +968,8 @@ async function main() {
   const runtimes = findRuntimes();
   const cores = nproc();
   const tck = clkTck();
+  CPU_CGROUP_BASE = cpuCgroupBase();
+  log(CPU_CGROUP_BASE ? `CPU per run: one ${CPU_CGROUP_BASE.kind} cgroup per worker under ${CPU_CGROUP_BASE.dir}` : 'CPU per run: no writable cgroup; worker + reaped children (misses unreaped processes)');
   const sc = scriptcageStatus();
   const loadStart = loadavg();
   const list = contenders(runtimes, sc, options);
@@ -997,7 +1093,8 @@ async function main() {
   md.push('');
   md.push(
     `nproc ${cores} · node ${runtimes.node ? runtimes.node.version : 'missing'} · bun ${runtimes.bun ? runtimes.bun.version : 'missing'} · ` +
-      `${os.type()} ${os.release()} · load average ${loadStart} → ${loadavg()} · duration ${durationS.toFixed(0)} s`,
+      `${os.type()} ${os.release()} · load average ${loadStart} → ${loadavg()} · duration ${durationS.toFixed(0)} s · ` +
+      `CPU per run ${CPU_CGROUP_BASE ? `from a ${CPU_CGROUP_BASE.kind} cgroup per worker` : 'from the worker and its reaped children (no writable cgroup: processes killed unreaped are missed)'}`,
   );
   md.push('');
   md.push('Contenders run in interleaved rounds (A B … then … B A); latency percentiles pool all rounds, runs/s is the median of the rounds. The machine is shared: compare within this run, not across runs.');
@@ -1098,6 +1195,7 @@ async function main() {
     durationSeconds: durationS,
     nproc: cores,
     clkTck: tck,
+    cpuAccounting: CPU_CGROUP_BASE ? `cgroup ${CPU_CGROUP_BASE.kind}` : 'rusage',
     loadavg: { start: loadStart, end: loadavg() },
     os: `${os.type()} ${os.release()}`,
     runtimes,

@@ -6,16 +6,19 @@
 //
 // argv[2] is the contender, as JSON:
 //   { kind: 'scriptcage' | 'seed' | 'bare', profile?, warm?, indexPath?,
-//     seedPath?, runtimePath?, clkTck, holdMiB?,
+//     seedPath?, runtimePath?, clkTck, holdMiB?, cpuCgroup?: { kind: 'v1' | 'v2', dir },
 //     workloads: { name: { body | module, context, check } } }
 //   holdMiB: MiB of filled Buffers this worker holds resident for its whole
 //   life (the host-size sweep); between runs it writes into every 16th MiB,
 //   as a busy backend writes into its heap.
+//   cpuCgroup: a CPU-accounting cgroup made for this worker by run.js; the
+//   worker moves itself into it first thing, so that every process it
+//   starts is counted, including those killed before anyone reaps them.
 //
 // Requests (stdin) and replies (stdout):
 //   { op: 'batch', workload, iterations, concurrency }
-//       → { latencies: [ms…], wallMs, cpuSelfMs, cpuChildrenMs, hostCpuMs,
-//           minorFaults, errors, firstError, settleMs }
+//       → { latencies: [ms…], wallMs, cpuSelfMs, cpuChildrenMs, cpuCgroupMs,
+//           hostCpuMs, minorFaults, errors, firstError, settleMs }
 //         (hostCpuMs / minorFaults: this process's own, without the untimed
 //         wait for a booted pool)
 //   { op: 'handover', iterations }
@@ -71,10 +74,69 @@ function childrenCpuMs() {
   }
 }
 
+/** Moves this process into its CPU-accounting cgroup; false when that fails. */
+function joinCgroup() {
+  if (!spec.cpuCgroup) return false;
+  try {
+    writeFileSync(path.join(spec.cpuCgroup.dir, 'cgroup.procs'), String(process.pid));
+    return true;
+  } catch {
+    return false;
+  }
+}
+const IN_CGROUP = joinCgroup();
+
+/**
+ * CPU (ms) of everything in this worker's cgroup: this process and all its
+ * descendants, alive, reaped or not (NaN without a cgroup).
+ */
+function cgroupCpuMs() {
+  if (!IN_CGROUP) return NaN;
+  try {
+    if (spec.cpuCgroup.kind === 'v1') return Number(readFileSync(path.join(spec.cpuCgroup.dir, 'cpuacct.usage'), 'utf8')) / 1e6;
+    const m = /^usage_usec (\d+)/m.exec(readFileSync(path.join(spec.cpuCgroup.dir, 'cpu.stat'), 'utf8'));
+    return m ? Number(m[1]) / 1000 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
 /** CPU (ms) of this process itself, all threads (µs precision). */
 function selfCpuMs() {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
+}
+
+// CPU and minor faults of the bench's own polling (the wait for a booted
+// pool, the settle scan of /proc), taken out of the per-run figures: each
+// synchronous poll is measured, and each timer wake-up between polls is
+// charged the cost of an idle wake-up measured at start (`calibrateWakeups`).
+let benchCpuMs = 0;
+let benchFaults = 0;
+let wakeupCpuMs = 0;
+
+/** Sleeps `ms` as one of the bench's polls. */
+async function pollSleep(ms) {
+  await new Promise((r) => setTimeout(r, ms));
+  benchCpuMs += wakeupCpuMs;
+}
+
+/** The CPU of one idle timer wake-up of this process (run while nothing else is going on). */
+async function calibrateWakeups(n = 100) {
+  const c0 = selfCpuMs();
+  for (let i = 0; i < n; i++) await new Promise((r) => setTimeout(r, 1));
+  wakeupCpuMs = (selfCpuMs() - c0) / n;
+}
+
+function benchSync(fn) {
+  const c0 = selfCpuMs();
+  const f0 = minorFaults();
+  try {
+    return fn();
+  } finally {
+    benchCpuMs += selfCpuMs() - c0;
+    benchFaults += minorFaults() - f0;
+  }
 }
 
 function collectGarbage() {
@@ -210,12 +272,12 @@ function descendants() {
  */
 async function settle(maxMs = 3000) {
   const t0 = performance.now();
-  let prev = descendants();
+  let prev = benchSync(descendants);
   if (prev.count === 0) return 0;
   let stable = 0;
   while (performance.now() - t0 < maxMs && stable < 2) {
-    await new Promise((r) => setTimeout(r, 25));
-    const now = descendants();
+    await pollSleep(25);
+    const now = benchSync(descendants);
     stable = now.count === prev.count && now.cpuTicks === prev.cpuTicks ? stable + 1 : 0;
     prev = now;
   }
@@ -255,7 +317,7 @@ async function makeScriptcage() {
       // the timed run (the steady state of a caller that runs checks every
       // few seconds).
       const want = sc.runnerStats().warmProcesses;
-      while (sc.runnerStats().idle < want && performance.now() < end) await new Promise((r) => setTimeout(r, 1));
+      while (benchSync(() => sc.runnerStats().idle) < want && performance.now() < end) await pollSleep(5);
     };
   }
   if (spec.warm && typeof sc.configureRunner !== 'function') {
@@ -350,20 +412,10 @@ async function runMany(workload, iterations, concurrency) {
   let errors = 0;
   let firstError = null;
   let next = 0;
-  // CPU and faults of this process spent waiting for a booted pool (not
-  // part of any run's cost).
-  let paceCpuMs = 0;
-  let paceFaults = 0;
   const lane = async () => {
     while (next < iterations) {
       next++;
-      if (concurrency === 1 && paceWarm && !workload.unpaced) {
-        const c0 = selfCpuMs();
-        const f0 = minorFaults();
-        await paceWarm();
-        paceCpuMs += selfCpuMs() - c0;
-        paceFaults += minorFaults() - f0;
-      }
+      if (concurrency === 1 && paceWarm && !workload.unpaced) await paceWarm();
       const t0 = performance.now();
       let problem;
       try {
@@ -383,30 +435,37 @@ async function runMany(workload, iterations, concurrency) {
   const lanes = [];
   for (let i = 0; i < Math.min(concurrency, iterations); i++) lanes.push(lane());
   await Promise.all(lanes);
-  return { latencies, errors, firstError, paceCpuMs, paceFaults };
+  return { latencies, errors, firstError };
 }
 
 async function batch({ workload: name, iterations, concurrency }) {
   const workload = spec.workloads[name];
+  const cgroup0 = cgroupCpuMs();
   const self0 = selfCpuMs();
   const children0 = childrenCpuMs();
   const faults0 = minorFaults();
+  const bench0 = benchCpuMs;
+  const benchFaults0 = benchFaults;
   const t0 = performance.now();
   const r = await runMany(workload, iterations, concurrency);
   const wallMs = performance.now() - t0;
   const cpuSelfMs = selfCpuMs() - self0;
   const cpuChildrenMs = childrenCpuMs() - children0;
-  const faults = minorFaults() - faults0;
-  const { paceCpuMs, paceFaults, ...rest } = r;
+  // The host and cgroup figures run on until what the batch left behind
+  // (pool replacements, started by the host) is idle: that work belongs to
+  // these runs. The bench's own polling is taken out.
+  const settleMs = await settle();
+  const pollCpuMs = benchCpuMs - bench0;
   return {
-    ...rest,
+    ...r,
     wallMs,
     cpuSelfMs,
     cpuChildrenMs,
-    hostCpuMs: cpuSelfMs - paceCpuMs,
-    minorFaults: faults - paceFaults,
-    paceCpuMs,
-    settleMs: await settle(),
+    cpuCgroupMs: cgroupCpuMs() - cgroup0 - pollCpuMs,
+    hostCpuMs: selfCpuMs() - self0 - pollCpuMs,
+    minorFaults: minorFaults() - faults0 - (benchFaults - benchFaults0),
+    pollCpuMs,
+    settleMs,
   };
 }
 
@@ -553,6 +612,7 @@ async function main() {
     if (warm.errors === 3) throw new Error(`warm-up failed: ${warm.firstError}`);
     runsDone = 0;
     await settle();
+    await calibrateWakeups();
     collectGarbage();
     rssBaseline = rss();
   } catch (e) {
@@ -563,6 +623,8 @@ async function main() {
     ready: true,
     runtime: IS_BUN ? `bun ${globalThis.Bun.version}` : `node ${process.version}`,
     pid: process.pid,
+    cgroup: IN_CGROUP,
+    wakeupCpuMs,
     heldMiB: held.length,
     rss: rss(),
   });
