@@ -804,7 +804,7 @@ function sweepMarkdown(sweep, template) {
 // ---------------------------------------------------------------------------
 
 function targets(ctx) {
-  const { list, seq, thr, rss, flood, corr, sweep, rssRuns } = ctx;
+  const { list, seq, thr, rss, flood, corr, sweep, sweepSizes, rssRuns } = ctx;
   const byId = Object.fromEntries(list.map((c) => [c.id, c]));
   const p50 = (id, workload = 'trivial') => (seq[workload] && seq[workload][id] ? seq[workload][id].p50 : NaN);
   // Why a figure is missing: the first skipped contender it depends on.
@@ -836,7 +836,7 @@ function targets(ctx) {
   const swGet = (size, id) => (sw[size] && sw[size][id]) || null;
   const swP50 = (size, id) => (swGet(size, id) ? swGet(size, id).p50 : NaN);
   const swMissing = (size, deps) => {
-    if (!sweep) return 'sweep not run (--no-sweep)';
+    if (!sweep) return '--no-sweep';
     if (sweep.skipped && sweep.skipped[size]) return sweep.skipped[size].replace(/^skipped: /, '');
     for (const id of deps) {
       const c = sweep.contenders && sweep.contenders[id] && sweep.contenders[id][size];
@@ -848,7 +848,9 @@ function targets(ctx) {
     const ok = Number.isFinite(value);
     rows.push({ id, scope, value: ok ? value : null, measured: ok ? measured : '—', target, status: !ok ? `n/a (${swMissing(size, deps)})` : pass(value) ? 'met' : 'NOT met' });
   };
-  const targetSizes = sweep ? sweep.sizes.filter((s) => s <= 1024) : [];
+  // Without a sweep the rows still appear, as n/a.
+  const allSizes = sweep ? sweep.sizes : sweepSizes;
+  const targetSizes = allSizes.filter((s) => s <= 1024);
   // T1: warm p50 ≤ seed p50 / 8, small and 1 GiB hosts.
   for (const size of targetSizes) {
     for (const rt of ['node', 'bun']) {
@@ -862,7 +864,7 @@ function targets(ctx) {
   // T2: cold p50 − bare start p50 ≤ 3 ms, 50 MiB and 1 GiB hosts. The bare
   // start is the one from the smallest host of the sweep: the floor of a
   // fresh process (a runtime's own spawn may copy a large host).
-  const floorSize = sweep && sweep.sizes.find((s) => sw[s]);
+  const floorSize = sweep ? sweep.sizes.find((s) => sw[s]) : allSizes[0];
   for (const size of targetSizes) {
     for (const rt of ['node', 'bun']) {
       const id = `sw-sc-${rt}-cold`;
@@ -903,7 +905,7 @@ function targets(ctx) {
     }
   }
   // T7: host CPU per run ≤ 1 ms, every host size.
-  for (const size of sweep ? sweep.sizes : []) {
+  for (const size of allSizes) {
     for (const rt of ['node', 'bun']) {
       for (const mode of ['cold', 'warm']) {
         const id = `sw-sc-${rt}-${mode}`;
@@ -1084,7 +1086,7 @@ async function main() {
     for (const [id, batches] of Object.entries(byId)) thr[level][id] = summariseBatches(batches);
   }
   const durationS = (Date.now() - started) / 1000;
-  const targetRows = targets({ list, seq, thr, rss, flood, corr, sweep, cores, rssRuns: p.rssRuns });
+  const targetRows = targets({ list, seq, thr, rss, flood, corr, sweep, sweepSizes: p.sweep.sizes, rssRuns: p.rssRuns });
 
   // ---- Markdown
   const md = [];
