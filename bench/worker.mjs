@@ -18,9 +18,10 @@
 // Requests (stdin) and replies (stdout):
 //   { op: 'batch', workload, iterations, concurrency }
 //       → { latencies: [ms…], wallMs, cpuSelfMs, cpuChildrenMs, cpuCgroupMs,
-//           hostCpuMs, minorFaults, errors, firstError, settleMs }
-//         (hostCpuMs / minorFaults: this process's own, without the untimed
-//         wait for a booted pool)
+//           hostCpuMs, minorFaults, pollCpuMs, errors, firstError, settleMs }
+//         (cpuCgroupMs: the worker's whole tree; hostCpuMs / minorFaults:
+//         this process's own; all three up to the end of the settle wait,
+//         less pollCpuMs, the bench's own polling)
 //   { op: 'handover', iterations }
 //       → { handoverMs: [ms…], importMs: [ms…], returnMs: [ms…], latencies, clock, errors, firstError }
 //         (sequential runs of a module that reads a cross-process clock as
