@@ -6,11 +6,26 @@
 //
 // argv[2] is the contender, as JSON:
 //   { kind: 'scriptcage' | 'seed' | 'bare', profile?, warm?, indexPath?,
-//     seedPath?, runtimePath?, clkTck, workloads: { name: { body, context, check } } }
+//     seedPath?, runtimePath?, clkTck, holdMiB?, cpuCgroup?: { kind: 'v1' | 'v2', dir },
+//     workloads: { name: { body | module, context, check } } }
+//   holdMiB: MiB of filled Buffers this worker holds resident for its whole
+//   life (the host-size sweep); between runs it writes into every 16th MiB,
+//   as a busy backend writes into its heap.
+//   cpuCgroup: a CPU-accounting cgroup made for this worker by run.js; the
+//   worker moves itself into it first thing, so that every process it
+//   starts is counted, including those killed before anyone reaps them.
 //
 // Requests (stdin) and replies (stdout):
 //   { op: 'batch', workload, iterations, concurrency }
-//       → { latencies: [ms…], wallMs, cpuSelfMs, cpuChildrenMs, errors, firstError, settleMs }
+//       → { latencies: [ms…], wallMs, cpuSelfMs, cpuChildrenMs, cpuCgroupMs,
+//           hostCpuMs, minorFaults, pollCpuMs, errors, firstError, settleMs }
+//         (cpuCgroupMs: the worker's whole tree; hostCpuMs / minorFaults:
+//         this process's own; all three up to the end of the settle wait,
+//         less pollCpuMs, the bench's own polling)
+//   { op: 'handover', iterations }
+//       → { handoverMs: [ms…], importMs: [ms…], returnMs: [ms…], latencies, clock, errors, firstError }
+//         (sequential runs of a module that reads a cross-process clock as
+//         its first statement and again at the default export's return)
 //   { op: 'rss', workload, topUp, concurrency }
 //       → { rssBefore, rssAfter, runs, descendants, descendantsRss, … }
 //         (bytes after a GC: after warm-up, now; descendants = idle pooled processes)
@@ -60,10 +75,69 @@ function childrenCpuMs() {
   }
 }
 
+/** Moves this process into its CPU-accounting cgroup; false when that fails. */
+function joinCgroup() {
+  if (!spec.cpuCgroup) return false;
+  try {
+    writeFileSync(path.join(spec.cpuCgroup.dir, 'cgroup.procs'), String(process.pid));
+    return true;
+  } catch {
+    return false;
+  }
+}
+const IN_CGROUP = joinCgroup();
+
+/**
+ * CPU (ms) of everything in this worker's cgroup: this process and all its
+ * descendants, alive, reaped or not (NaN without a cgroup).
+ */
+function cgroupCpuMs() {
+  if (!IN_CGROUP) return NaN;
+  try {
+    if (spec.cpuCgroup.kind === 'v1') return Number(readFileSync(path.join(spec.cpuCgroup.dir, 'cpuacct.usage'), 'utf8')) / 1e6;
+    const m = /^usage_usec (\d+)/m.exec(readFileSync(path.join(spec.cpuCgroup.dir, 'cpu.stat'), 'utf8'));
+    return m ? Number(m[1]) / 1000 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
 /** CPU (ms) of this process itself, all threads (µs precision). */
 function selfCpuMs() {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
+}
+
+// CPU and minor faults of the bench's own polling (the wait for a booted
+// pool, the settle scan of /proc), taken out of the per-run figures: each
+// synchronous poll is measured, and each timer wake-up between polls is
+// charged the cost of an idle wake-up measured at start (`calibrateWakeups`).
+let benchCpuMs = 0;
+let benchFaults = 0;
+let wakeupCpuMs = 0;
+
+/** Sleeps `ms` as one of the bench's polls. */
+async function pollSleep(ms) {
+  await new Promise((r) => setTimeout(r, ms));
+  benchCpuMs += wakeupCpuMs;
+}
+
+/** The CPU of one idle timer wake-up of this process (run while nothing else is going on). */
+async function calibrateWakeups(n = 100) {
+  const c0 = selfCpuMs();
+  for (let i = 0; i < n; i++) await new Promise((r) => setTimeout(r, 1));
+  wakeupCpuMs = (selfCpuMs() - c0) / n;
+}
+
+function benchSync(fn) {
+  const c0 = selfCpuMs();
+  const f0 = minorFaults();
+  try {
+    return fn();
+  } finally {
+    benchCpuMs += selfCpuMs() - c0;
+    benchFaults += minorFaults() - f0;
+  }
 }
 
 function collectGarbage() {
@@ -73,6 +147,65 @@ function collectGarbage() {
 
 function rss() {
   return process.memoryUsage().rss;
+}
+
+/** Minor page faults of this process so far (NaN where the runtime lacks resourceUsage). */
+function minorFaults() {
+  try {
+    return process.resourceUsage().minorPageFault;
+  } catch {
+    return NaN;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The host-size sweep: memory held resident, clocks shared with the child
+// ---------------------------------------------------------------------------
+
+const held = [];
+
+/** Allocates `mib` filled (so resident) 1 MiB Buffers and keeps them. */
+function hold(mib) {
+  for (let i = 0; i < mib; i++) held.push(Buffer.alloc(1 << 20, 1));
+}
+
+let touchRound = 0;
+
+/** Writes one byte into every 16th held MiB (a copy-on-write fault each after a fork of the host). */
+function touchHeld() {
+  if (held.length === 0) return;
+  touchRound = (touchRound + 1) & 0xfff;
+  for (let i = 0; i < held.length; i += 16) held[i][touchRound] = touchRound & 0xff;
+}
+
+// Clocks both sides of a run can read. Node's process.hrtime.bigint() is
+// CLOCK_MONOTONIC, which every process on the machine shares. Bun's counts
+// from its own process start, so a Bun module reads performance.timeOrigin
+// + performance.now() instead: the wall clock at process start plus a
+// monotonic clock since (the same in every process unless the wall clock is
+// stepped during the run).
+const clocks = {
+  mono: IS_BUN ? null : () => Number(process.hrtime.bigint()) / 1e6,
+  real: () => performance.timeOrigin + performance.now(),
+};
+
+// The hand-over module: the clock as its first statement, the default
+// export returns its readings (as strings: a result is JSON).
+const HANDOVER_MODULE =
+  'const __first = typeof Bun === "undefined" ? process.hrtime.bigint() : performance.timeOrigin + performance.now();\n' +
+  'export default () => {\n' +
+  '  const kind = typeof Bun === "undefined" ? "mono" : "real";\n' +
+  '  const call = kind === "mono" ? process.hrtime.bigint() : performance.timeOrigin + performance.now();\n' +
+  '  return kind + " " + __first + " " + call + " " + (kind === "mono" ? process.hrtime.bigint() : performance.timeOrigin + performance.now());\n' +
+  '};\n';
+
+/** Readings of the hand-over module, in ms on the clock it names. */
+function parseHandover(result) {
+  if (typeof result !== 'string') return null;
+  const [kind, ...values] = result.split(' ');
+  if (!(kind in clocks) || values.length !== 3) return null;
+  const ms = values.map((v) => (kind === 'mono' ? Number(BigInt(v)) / 1e6 : Number(v)));
+  return { kind, first: ms[0], call: ms[1], ret: ms[2] };
 }
 
 /** Reads a `VmXXX:  N kB` line of /proc/self/status, in bytes (NaN when absent). */
@@ -140,12 +273,12 @@ function descendants() {
  */
 async function settle(maxMs = 3000) {
   const t0 = performance.now();
-  let prev = descendants();
+  let prev = benchSync(descendants);
   if (prev.count === 0) return 0;
   let stable = 0;
   while (performance.now() - t0 < maxMs && stable < 2) {
-    await new Promise((r) => setTimeout(r, 25));
-    const now = descendants();
+    await pollSleep(25);
+    const now = benchSync(descendants);
     stable = now.count === prev.count && now.cpuTicks === prev.cpuTicks ? stable + 1 : 0;
     prev = now;
   }
@@ -185,7 +318,7 @@ async function makeScriptcage() {
       // the timed run (the steady state of a caller that runs checks every
       // few seconds).
       const want = sc.runnerStats().warmProcesses;
-      while (sc.runnerStats().idle < want && performance.now() < end) await new Promise((r) => setTimeout(r, 1));
+      while (benchSync(() => sc.runnerStats().idle) < want && performance.now() < end) await pollSleep(5);
     };
   }
   if (spec.warm && typeof sc.configureRunner !== 'function') {
@@ -293,6 +426,7 @@ async function runMany(workload, iterations, concurrency) {
       }
       latencies.push(performance.now() - t0);
       runsDone++;
+      touchHeld();
       if (problem) {
         errors++;
         if (!firstError) firstError = problem;
@@ -307,14 +441,88 @@ async function runMany(workload, iterations, concurrency) {
 
 async function batch({ workload: name, iterations, concurrency }) {
   const workload = spec.workloads[name];
+  const cgroup0 = cgroupCpuMs();
   const self0 = selfCpuMs();
   const children0 = childrenCpuMs();
+  const faults0 = minorFaults();
+  const bench0 = benchCpuMs;
+  const benchFaults0 = benchFaults;
   const t0 = performance.now();
   const r = await runMany(workload, iterations, concurrency);
   const wallMs = performance.now() - t0;
   const cpuSelfMs = selfCpuMs() - self0;
   const cpuChildrenMs = childrenCpuMs() - children0;
-  return { ...r, wallMs, cpuSelfMs, cpuChildrenMs, settleMs: await settle() };
+  // The host and cgroup figures run on until what the batch left behind
+  // (pool replacements, started by the host) is idle: that work belongs to
+  // these runs. The bench's own polling is taken out.
+  const settleMs = await settle();
+  const pollCpuMs = benchCpuMs - bench0;
+  return {
+    ...r,
+    wallMs,
+    cpuSelfMs,
+    cpuChildrenMs,
+    cpuCgroupMs: cgroupCpuMs() - cgroup0 - pollCpuMs,
+    hostCpuMs: selfCpuMs() - self0 - pollCpuMs,
+    minorFaults: minorFaults() - faults0 - (benchFaults - benchFaults0),
+    pollCpuMs,
+    settleMs,
+  };
+}
+
+// Warm hand-over: from the call to the user module's first statement, and
+// from the default export's return to the promise settling, on a clock both
+// processes share. Sequential and paced like the trivial phase.
+async function handover({ iterations }) {
+  const workload = spec.workloads.handover;
+  const out = { handoverMs: [], importMs: [], returnMs: [], latencies: [], clock: null, errors: 0, firstError: null };
+  const fail = (why) => {
+    out.errors++;
+    if (!out.firstError) out.firstError = why;
+  };
+  for (let i = 0; i < iterations; i++) {
+    if (paceWarm) await paceWarm();
+    const tm = clocks.mono ? clocks.mono() : NaN;
+    const tr = clocks.real();
+    const t0 = performance.now();
+    let r;
+    let settledMono = NaN;
+    let settledReal = NaN;
+    try {
+      r = await contender.run(workload).then((v) => {
+        settledMono = clocks.mono ? clocks.mono() : NaN;
+        settledReal = clocks.real();
+        return v;
+      });
+    } catch (e) {
+      r = { error: `threw: ${e && e.message ? e.message : String(e)}` };
+    }
+    out.latencies.push(performance.now() - t0);
+    runsDone++;
+    touchHeld();
+    const problem = checkResult(workload, r);
+    if (problem) {
+      fail(problem);
+      continue;
+    }
+    const h = parseHandover(r.result);
+    if (!h) {
+      fail(`unexpected result ${JSON.stringify(r.result).slice(0, 100)}`);
+      continue;
+    }
+    const start = h.kind === 'mono' ? tm : tr;
+    const settled = h.kind === 'mono' ? settledMono : settledReal;
+    if (!Number.isFinite(start)) {
+      fail(`the module read the ${h.kind} clock, which this host cannot read`);
+      continue;
+    }
+    out.clock = h.kind;
+    out.handoverMs.push(h.first - start);
+    out.importMs.push(h.call - h.first);
+    out.returnMs.push(settled - h.ret);
+  }
+  await settle();
+  return out;
 }
 
 // Host RSS growth over the worker's whole life: the baseline is taken after
@@ -392,8 +600,10 @@ async function main() {
   try {
     for (const [name, w] of Object.entries(spec.workloads)) {
       w.name = name;
-      w.module = `export default ${w.body};\n`;
+      if (!w.module) w.module = `export default ${w.body};\n`;
     }
+    spec.workloads.handover = { name: 'handover', module: HANDOVER_MODULE, context: {}, check: {} };
+    if (spec.holdMiB) hold(spec.holdMiB);
     if (spec.kind === 'scriptcage') contender = await makeScriptcage();
     else if (spec.kind === 'seed') contender = await makeSeed();
     else if (spec.kind === 'bare') contender = await makeBare();
@@ -403,13 +613,22 @@ async function main() {
     if (warm.errors === 3) throw new Error(`warm-up failed: ${warm.firstError}`);
     runsDone = 0;
     await settle();
+    await calibrateWakeups();
     collectGarbage();
     rssBaseline = rss();
   } catch (e) {
     send({ fatal: e && e.message ? e.message : String(e) });
     process.exit(0);
   }
-  send({ ready: true, runtime: IS_BUN ? `bun ${globalThis.Bun.version}` : `node ${process.version}`, pid: process.pid });
+  send({
+    ready: true,
+    runtime: IS_BUN ? `bun ${globalThis.Bun.version}` : `node ${process.version}`,
+    pid: process.pid,
+    cgroup: IN_CGROUP,
+    wakeupCpuMs,
+    heldMiB: held.length,
+    rss: rss(),
+  });
 
   const lines = readline.createInterface({ input: process.stdin });
   for await (const line of lines) {
@@ -418,6 +637,7 @@ async function main() {
     try {
       if (req.op === 'batch') send(await batch(req));
       else if (req.op === 'rss') send(await rssGrowth(req));
+      else if (req.op === 'handover') send(await handover(req));
       else if (req.op === 'flood') send(await flood(req));
       else if (req.op === 'exit') break;
       else send({ failed: `unknown op ${req.op}` });
