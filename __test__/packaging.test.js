@@ -20,9 +20,9 @@ const root = path.join(__dirname, '..');
 const pkg = require('../package.json');
 const { ARM64_BINARY, IS_CI, arm64Skip, runArm64Node } = require('./helpers/qemu.js');
 
-const BINARY = 'scriptcage.linux-x64-gnu.node';
+const BINARY = `scriptcage.linux-${process.arch}-gnu.node`;
 /** The binaries this tarball must carry: every platform whose binary is built (all under CI). */
-const BINARIES = [BINARY, ...(IS_CI || fs.existsSync(path.join(root, ARM64_BINARY)) ? [ARM64_BINARY] : [])];
+const BINARIES = [...new Set([BINARY, ...(IS_CI || fs.existsSync(path.join(root, ARM64_BINARY)) ? [ARM64_BINARY] : [])])];
 const IS_BUN = typeof process.versions.bun === 'string';
 
 /** A `node` that is Node (not Bun's shim): the host under Node, else from PATH. */

@@ -9,7 +9,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 
 const root = path.join(__dirname, '..');
-const binary = path.join(root, 'scriptcage.linux-x64-gnu.node');
+const binary = path.join(root, `scriptcage.linux-${process.arch}-gnu.node`);
 
 function newest(p) {
   const st = fs.statSync(p);
