@@ -80,7 +80,7 @@ function unsupportedError(platform, supported, root = PACKAGE_ROOT) {
     return error;
   }
   const error = new Error(
-    `scriptcage: no prebuilt binary for ${platform} (process.platform ${process.platform}, process.arch ${process.arch}); ` +
+    `scriptcage: no prebuilt binary for ${platform} (this machine's platform, architecture and C library); ` +
       `supported platforms: ${supported.join(', ')}. See the README's platform table.`,
   );
   error.code = 'ERR_SCRIPTCAGE_UNSUPPORTED_PLATFORM';
