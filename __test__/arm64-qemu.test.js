@@ -14,23 +14,11 @@
 const { test, describe } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
-const fs = require('node:fs');
 const path = require('node:path');
 const { ARM64_BINARY, arm64Skip, requireArm64, runArm64Node } = require('./helpers/qemu.js');
+const { findNode } = require('./helpers/runtimes.js');
 
 const root = path.join(__dirname, '..');
-
-/** A Node (not Bun) for the x64 side of the comparison. */
-function hostNode() {
-  if (!process.versions.bun) return process.execPath;
-  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
-    const candidate = path.join(dir, 'node');
-    if (!dir || !fs.existsSync(candidate)) continue;
-    const r = spawnSync(candidate, ['-p', 'typeof process.versions.bun'], { encoding: 'utf8' });
-    if (r.status === 0 && r.stdout.trim() === 'undefined') return candidate;
-  }
-  return null;
-}
 
 // Prints one JSON line of everything checked; runs unchanged on both archs.
 const PROBE = `
@@ -148,9 +136,9 @@ describe('linux-arm64 binary under qemu-user', { skip }, () => {
     if (!caps.userNamespaces) assert.equal(typeof caps.userNamespacesReason, 'string');
   });
 
-  test('the arm64 answers equal the x64 binary\'s (capabilities aside: they describe the emulator)', { skip: !hostNode() && 'no Node binary' }, () => {
+  test('the arm64 answers equal the x64 binary\'s (capabilities aside: they describe the emulator)', { skip: !findNode() && 'no Node binary' }, () => {
     assert.ok(arm, 'the arm64 probe ran');
-    x64 = parse(spawnSync(hostNode(), ['-e', PROBE], { env: probeEnv(), encoding: 'utf8', timeout: 60000 }), 'host node');
+    x64 = parse(spawnSync(findNode(), ['-e', PROBE], { env: probeEnv(), encoding: 'utf8', timeout: 60000 }), 'host node');
     assert.deepEqual(x64.loaded, [`scriptcage.linux-${process.arch}-gnu.node`]);
     const strip = ({ arch, loaded, capabilities, ...rest }) => rest;
     assert.deepEqual(strip(arm), strip(x64));

@@ -23,28 +23,7 @@ const { ARM64_BINARY, IS_CI, arm64Skip, runArm64Node } = require('./helpers/qemu
 const BINARY = `scriptcage.linux-${process.arch}-gnu.node`;
 /** The binaries this tarball must carry: every platform whose binary is built (all under CI). */
 const BINARIES = [...new Set([BINARY, ...(IS_CI || fs.existsSync(path.join(root, ARM64_BINARY)) ? [ARM64_BINARY] : [])])];
-const IS_BUN = typeof process.versions.bun === 'string';
-
-/** A `node` that is Node (not Bun's shim): the host under Node, else from PATH. */
-function findNode() {
-  if (!IS_BUN) return process.execPath;
-  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
-    const candidate = path.join(dir, 'node');
-    if (!dir || !fs.existsSync(candidate)) continue;
-    const r = spawnSync(candidate, ['-p', 'typeof process.versions.bun'], { encoding: 'utf8' });
-    if (r.status === 0 && r.stdout.trim() === 'undefined') return candidate;
-  }
-  return undefined;
-}
-
-/** The Bun binary: the host under Bun, else the `bun` dev dependency. */
-function findBun() {
-  if (IS_BUN) return process.execPath;
-  const local = path.join(root, 'node_modules', '.bin', 'bun');
-  if (!fs.existsSync(local)) return undefined;
-  const r = spawnSync(local, ['--version'], { encoding: 'utf8' });
-  return r.status === 0 ? local : undefined;
-}
+const { findNode, findBun } = require('./helpers/runtimes.js');
 
 const NODE = findNode();
 const BUN = findBun();

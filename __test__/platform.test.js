@@ -18,26 +18,14 @@ const path = require('node:path');
 const root = path.join(__dirname, '..');
 const pkg = require('../package.json');
 const platform = require('../js/platform.js');
+const { findNode, findBun } = require('./helpers/runtimes.js');
 
 const SUPPORTED = ['linux-x64-gnu', 'linux-arm64-gnu'];
 const HOST_BINARY = `scriptcage.linux-${process.arch}-gnu.node`;
 
+/** [name, binary] of each runtime present, Node first. */
 function runtimes() {
-  const list = [];
-  const isBun = typeof process.versions.bun === 'string';
-  if (!isBun) list.push(['node', process.execPath]);
-  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
-    const candidate = path.join(dir, 'node');
-    if (!isBun || !dir || !fs.existsSync(candidate)) continue;
-    const r = spawnSync(candidate, ['-p', 'typeof process.versions.bun'], { encoding: 'utf8' });
-    if (r.status === 0 && r.stdout.trim() === 'undefined') {
-      list.push(['node', candidate]);
-      break;
-    }
-  }
-  const bun = isBun ? process.execPath : path.join(root, 'node_modules', '.bin', 'bun');
-  if (fs.existsSync(bun)) list.push(['bun', bun]);
-  return list;
+  return [['node', findNode()], ['bun', findBun()]].filter(([, exe]) => exe);
 }
 
 describe('supported platforms', () => {

@@ -9,6 +9,7 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+const { findNode } = require('./runtimes.js');
 
 const root = path.join(__dirname, '..', '..');
 const ARM64_BINARY = 'scriptcage.linux-arm64-gnu.node';
@@ -58,7 +59,7 @@ function requireArm64() {
 /** Runs `args` with the arm64 Node (under qemu-user on a non-arm64 host). */
 function runArm64Node(args, { cwd = root, env = process.env, input, timeout = 180000 } = {}) {
   // On an arm64 host the host's own Node runs it.
-  const cmd = QEMU || (process.versions.bun ? onPath('node') : process.execPath);
+  const cmd = QEMU || findNode();
   const argv = QEMU ? ['-L', ARM64_ROOT, ARM64_NODE, ...args] : args;
   const r = spawnSync(cmd, argv, { cwd, env, input, encoding: 'utf8', timeout, maxBuffer: 16 * 1024 * 1024 });
   if (r.error) throw r.error;
