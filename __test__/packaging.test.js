@@ -4,7 +4,10 @@
 // an empty project with install scripts disabled, and use it from there with
 // require and import, under Node and under Bun, plus the installed CLI.
 // Runs under `node --test` and `bun test`; needs npm and the prebuilt
-// scriptcage.linux-x64-gnu.node (`node scripts/ensure-built.js`).
+// scriptcage.linux-x64-gnu.node (`node scripts/ensure-built.js`). The
+// linux-arm64 binary (`npm run build:cross`) must be in the tarball when it is
+// built (always under CI=true), and the installed package loads it under
+// qemu-user when that is available (helpers/qemu.js).
 
 const { test, describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -15,29 +18,12 @@ const path = require('node:path');
 
 const root = path.join(__dirname, '..');
 const pkg = require('../package.json');
-const BINARY = 'scriptcage.linux-x64-gnu.node';
-const IS_BUN = typeof process.versions.bun === 'string';
+const { ARM64_BINARY, IS_CI, arm64Skip, runArm64Node } = require('./helpers/qemu.js');
 
-/** A `node` that is Node (not Bun's shim): the host under Node, else from PATH. */
-function findNode() {
-  if (!IS_BUN) return process.execPath;
-  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
-    const candidate = path.join(dir, 'node');
-    if (!dir || !fs.existsSync(candidate)) continue;
-    const r = spawnSync(candidate, ['-p', 'typeof process.versions.bun'], { encoding: 'utf8' });
-    if (r.status === 0 && r.stdout.trim() === 'undefined') return candidate;
-  }
-  return undefined;
-}
-
-/** The Bun binary: the host under Bun, else the `bun` dev dependency. */
-function findBun() {
-  if (IS_BUN) return process.execPath;
-  const local = path.join(root, 'node_modules', '.bin', 'bun');
-  if (!fs.existsSync(local)) return undefined;
-  const r = spawnSync(local, ['--version'], { encoding: 'utf8' });
-  return r.status === 0 ? local : undefined;
-}
+const BINARY = `scriptcage.linux-${process.arch}-gnu.node`;
+/** The binaries this tarball must carry: every platform whose binary is built (all under CI). */
+const BINARIES = [...new Set([BINARY, ...(IS_CI || fs.existsSync(path.join(root, ARM64_BINARY)) ? [ARM64_BINARY] : [])])];
+const { findNode, findBun } = require('./helpers/runtimes.js');
 
 const NODE = findNode();
 const BUN = findBun();
@@ -125,7 +111,7 @@ describe('npm pack tarball', { skip: skipReason }, () => {
     assert.ok(fs.existsSync(tarball), tarball);
     const required = [
       'package.json',
-      BINARY,
+      ...BINARIES,
       'index.js',
       'js/index.js',
       'js/index.mjs',
@@ -134,6 +120,7 @@ describe('npm pack tarball', { skip: skipReason }, () => {
       'LICENSE',
     ];
     for (const f of required) assert.ok(packed.includes(f), `tarball contains ${f}; it has ${packed.join(', ')}`);
+    if (!BINARIES.includes(ARM64_BINARY)) note(t, `${ARM64_BINARY} is not built (npm run build:cross): not checked`);
     for (const f of ['index.d.ts', 'native.d.ts', 'README.md']) {
       if (fs.existsSync(path.join(root, f))) assert.ok(packed.includes(f), `tarball contains ${f}`);
       else note(t, `${f} does not exist yet: not checked`);
@@ -164,7 +151,7 @@ describe('npm pack tarball', { skip: skipReason }, () => {
     }
     assert.deepEqual(installed.dependencies || {}, {});
     assert.equal(installed.bin.scriptcage, 'bin/scriptcage.js');
-    assert.ok(fs.existsSync(path.join(project, 'node_modules', 'scriptcage', BINARY)));
+    for (const b of BINARIES) assert.ok(fs.existsSync(path.join(project, 'node_modules', 'scriptcage', b)), b);
     // The installed package is the packed one, not a link to the repository.
     assert.ok(!fs.lstatSync(path.join(project, 'node_modules', 'scriptcage')).isSymbolicLink());
   });
@@ -172,12 +159,13 @@ describe('npm pack tarball', { skip: skipReason }, () => {
   const CJS_SNIPPET = [
     "const sc = require('scriptcage');",
     "const version = require('scriptcage/package.json').version;",
+    "const loaded = Object.keys(require.cache).filter((k) => k.endsWith('.node')).map((k) => require('node:path').relative(require('node:path').dirname(require.resolve('scriptcage/package.json')), k));",
     'Promise.all([',
     "  sc.runEsmScript({ script: 'export default 1+1', context: {}, timeoutMs: 10000 }),",
     "  sc.runShellScript({ script: 'echo shell-ok', timeoutMs: 10000 }),",
     ']).then(([esm, shell]) => console.log(JSON.stringify({',
     '  result: esm.result, error: esm.error, shell: shell.stdout, exitCode: shell.exitCode,',
-    '  header: sc.CORRELATION_ID_HEADER, id: sc.correlationId(), version,',
+    '  header: sc.CORRELATION_ID_HEADER, id: sc.correlationId(), version, loaded,',
     "  fns: ['runEsmScript', 'runShellScript', 'normaliseUserScript', 'rewriteHelperImports', 'configureSandbox', 'getSandboxPolicy', 'sandboxCapabilities', 'correlationId'].every((n) => typeof sc[n] === 'function'),",
     '})));',
   ].join('\n');
@@ -210,6 +198,7 @@ describe('npm pack tarball', { skip: skipReason }, () => {
     assert.match(r.id, UUID);
     assert.equal(r.version, pkg.version);
     assert.equal(r.fns, true);
+    assert.deepEqual(r.loaded, [`scriptcage.linux-${process.arch}-gnu.node`], 'the binary for this machine loaded');
   }
 
   function checkEsm(out) {
@@ -305,6 +294,24 @@ describe('npm pack tarball', { skip: skipReason }, () => {
 
     const bad = spawnSync(bin, ['run', '-', '--timeout', '0'], { cwd: project, env: childEnv(), encoding: 'utf8', input: '' });
     assert.equal(bad.status, 2, bad.stderr);
+  });
+
+  // The same installed package on linux-arm64 (qemu-user here): its loader
+  // picks the arm64 binary. Running scripts needs child processes of the
+  // emulated Node, which qemu-user without binfmt cannot start: not run here.
+  test('arm64: the installed package loads scriptcage.linux-arm64-gnu.node', { skip: arm64Skip() }, () => {
+    const snippet = [
+      "const sc = require('scriptcage');",
+      "const base = require('node:path').dirname(require.resolve('scriptcage/package.json'));",
+      "const loaded = Object.keys(require.cache).filter((k) => k.endsWith('.node')).map((k) => require('node:path').relative(base, k));",
+      "console.log(JSON.stringify({ arch: process.arch, loaded, id: sc.correlationId(), kept: sc.correlationId('abc-1'), header: sc.CORRELATION_ID_HEADER }));",
+    ].join('\n');
+    const r = JSON.parse(lastLine(check(runArm64Node(['-e', snippet], { cwd: project, env: childEnv() }), 'arm64 node -e require')));
+    assert.equal(r.arch, 'arm64');
+    assert.deepEqual(r.loaded, [ARM64_BINARY]);
+    assert.match(r.id, UUID);
+    assert.equal(r.kept, 'abc-1');
+    assert.equal(r.header, 'x-correlation-id');
   });
 
   test('bun: the installed CLI runs under bun', { skip: !BUN && 'no bun binary' }, () => {

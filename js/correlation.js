@@ -13,7 +13,7 @@
 //   handed out one by one as flat latin1 strings (no string keeps the batch
 //   alive).
 
-const native = require('../index.js');
+const native = require('./native.js');
 
 /** The header that carries the correlation id, in and out. */
 const CORRELATION_ID_HEADER = 'x-correlation-id';

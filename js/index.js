@@ -4,7 +4,7 @@
 // option types, JSON.stringify of the context and JSON.parse of the result
 // in the host's own engine, AbortSignal wiring. Everything else is Rust.
 
-const native = require('../index.js');
+const native = require('./native.js');
 const { fromNative } = require('./errors.js');
 const { CORRELATION_ID_HEADER, correlationId } = require('./correlation.js');
 

@@ -2,7 +2,7 @@
 
 // The shell runner's calling conventions; the work is in src/shell.rs.
 
-const native = require('../index.js');
+const native = require('./native.js');
 const { _internal: c } = require('./index.js');
 
 async function runShellScript(options) {

@@ -9,9 +9,9 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 
 const root = path.join(__dirname, '..');
-const binary = path.join(root, 'scriptcage.linux-x64-gnu.node');
+const binary = path.join(root, `scriptcage.linux-${process.arch}-gnu.node`);
 // The sandbox helper executable the addon starts for every run (crates/helper).
-const helper = path.join(root, 'scriptcage-helper.linux-x64-gnu');
+const helper = path.join(root, `scriptcage-helper.linux-${process.arch}-gnu`);
 
 function newest(p) {
   const st = fs.statSync(p);
