@@ -23,6 +23,8 @@ const { ARM64_BINARY, IS_CI, arm64Skip, runArm64Node } = require('./helpers/qemu
 const BINARY = `scriptcage.linux-${process.arch}-gnu.node`;
 /** The binaries this tarball must carry: every platform whose binary is built (all under CI). */
 const BINARIES = [...new Set([BINARY, ...(IS_CI || fs.existsSync(path.join(root, ARM64_BINARY)) ? [ARM64_BINARY] : [])])];
+// Each platform's sandbox helper executable ships beside its addon (docs/spawn.md).
+const HELPERS = BINARIES.map((b) => b.replace(/^scriptcage\.(.*)\.node$/, 'scriptcage-helper.$1'));
 const { findNode, findBun } = require('./helpers/runtimes.js');
 
 const NODE = findNode();
@@ -75,6 +77,7 @@ describe('npm pack tarball', { skip: skipReason }, () => {
   let work;
   let tarball;
   let packed; // paths inside the tarball
+  let packedModes; // path → file mode inside the tarball
   let project; // an empty project with the tarball installed
 
   before(() => {
@@ -90,6 +93,7 @@ describe('npm pack tarball', { skip: skipReason }, () => {
     const info = JSON.parse(out.slice(out.indexOf('[')))[0];
     tarball = path.join(dest, info.filename);
     packed = info.files.map((f) => f.path);
+    packedModes = Object.fromEntries(info.files.map((f) => [f.path, f.mode]));
 
     project = path.join(work, 'consumer');
     fs.mkdirSync(project);
@@ -112,6 +116,7 @@ describe('npm pack tarball', { skip: skipReason }, () => {
     const required = [
       'package.json',
       ...BINARIES,
+      ...HELPERS,
       'index.js',
       'js/index.js',
       'js/index.mjs',
@@ -121,6 +126,7 @@ describe('npm pack tarball', { skip: skipReason }, () => {
     ];
     for (const f of required) assert.ok(packed.includes(f), `tarball contains ${f}; it has ${packed.join(', ')}`);
     if (!BINARIES.includes(ARM64_BINARY)) note(t, `${ARM64_BINARY} is not built (npm run build:cross): not checked`);
+    for (const h of HELPERS) assert.ok((packedModes[h] & 0o111) !== 0, `${h} is packed executable (mode ${packedModes[h]})`);
     for (const f of ['index.d.ts', 'native.d.ts', 'README.md']) {
       if (fs.existsSync(path.join(root, f))) assert.ok(packed.includes(f), `tarball contains ${f}`);
       else note(t, `${f} does not exist yet: not checked`);
