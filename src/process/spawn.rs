@@ -349,35 +349,14 @@ extern "C" fn exec_helper(arg: *mut libc::c_void) -> c_int {
 /// # Safety
 /// Raw capability system calls on stack memory only.
 unsafe fn keep_caps_across_exec() {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: c_int,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const VERSION_3: u32 = 0x2008_0522;
-    let mut hdr = Header {
-        version: VERSION_3,
-        pid: 0,
-    };
-    let mut data = [Data {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
-    if libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) < 0 {
+    use scriptcage_helper::contain::caps;
+    let Some(mut data) = caps::get() else {
         return;
-    }
+    };
     for d in &mut data {
         d.inheritable = d.permitted;
     }
-    if libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) < 0 {
+    if !caps::set(&data) {
         return;
     }
     for cap in 0..64u32 {

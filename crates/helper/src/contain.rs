@@ -370,41 +370,70 @@ pub unsafe fn run_init(launch: &Launch, ready: bool) -> ! {
     libc::_exit(code)
 }
 
-/// Empties the inheritable capability set (filled by the host's spawning
-/// child to carry capabilities across the helper's `execve`): inherited by
-/// the runtime, it could combine with a file's inheritable capabilities.
-unsafe fn clear_inheritable_caps() {
+/// The calling thread's capability sets, through raw `capget`/`capset`
+/// (no allocation; usable in any child).
+pub mod caps {
+    use libc::c_int;
+
     #[repr(C)]
     struct Header {
         version: u32,
         pid: c_int,
     }
+
+    /// One 32-bit word of each set (`_LINUX_CAPABILITY_VERSION_3` has two).
     #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
+    #[derive(Clone, Copy, Default)]
+    pub struct Sets {
+        /// Effective.
+        pub effective: u32,
+        /// Permitted.
+        pub permitted: u32,
+        /// Inheritable.
+        pub inheritable: u32,
     }
-    let mut hdr = Header {
-        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
-        pid: 0,
-    };
-    let mut data = [Data {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
-    if libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) < 0 {
+
+    fn header() -> Header {
+        Header {
+            version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+            pid: 0,
+        }
+    }
+
+    /// The current sets, or `None` when `capget` fails.
+    ///
+    /// # Safety
+    /// A raw system call on stack memory.
+    pub unsafe fn get() -> Option<[Sets; 2]> {
+        let mut hdr = header();
+        let mut data = [Sets::default(); 2];
+        (libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) >= 0).then_some(data)
+    }
+
+    /// Sets all three sets; false when `capset` fails.
+    ///
+    /// # Safety
+    /// A raw system call on stack memory.
+    pub unsafe fn set(data: &[Sets; 2]) -> bool {
+        let mut hdr = header();
+        libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) >= 0
+    }
+}
+
+/// Empties the inheritable capability set (filled by the host's spawning
+/// child to carry capabilities across the helper's `execve`): inherited by
+/// the runtime, it could combine with a file's inheritable capabilities.
+unsafe fn clear_inheritable_caps() {
+    let Some(mut data) = caps::get() else {
         return;
-    }
+    };
     if data.iter().all(|d| d.inheritable == 0) {
         return;
     }
     for d in &mut data {
         d.inheritable = 0;
     }
-    libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr());
+    caps::set(&data);
 }
 
 /// Kills every process of the run and reaps them.
