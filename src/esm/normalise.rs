@@ -27,6 +27,10 @@ pub fn looks_like_module(source: &str) -> bool {
     module_syntax().is_match(source)
 }
 
+/// How many generated lines [`normalise_user_script`] puts before the
+/// user's first line when it wraps a body.
+pub const WRAPPER_LINES: u32 = 1;
+
 /// Makes a user script loadable as an ES module: a source with module
 /// syntax is returned as is, anything else (a legacy body that may
 /// `return` a value, or side effects only) becomes the default export of an
