@@ -87,6 +87,13 @@ mod tests {
     }
 
     #[test]
+    fn wrapper_lines_is_the_prefix_line_count() {
+        let out = normalise_user_script("USER");
+        let line = out.lines().position(|l| l == "USER").unwrap();
+        assert_eq!(line as u32, WRAPPER_LINES);
+    }
+
+    #[test]
     fn keyword_needs_following_whitespace() {
         assert!(!looks_like_module("import{a}from'b'"));
         assert!(looks_like_module("import {a} from 'b'"));
