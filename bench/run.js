@@ -25,6 +25,7 @@ const ROOT = path.join(__dirname, '..');
 const INDEX_PATH = path.join(ROOT, 'js', 'index.js');
 const WORKER_PATH = path.join(__dirname, 'worker.mjs');
 const CORRELATION_PATH = path.join(__dirname, 'correlation.js');
+const TYPESCRIPT_PATH = path.join(__dirname, 'typescript.js');
 const SEED_PATH = path.resolve(ROOT, '..', 'shared', 'seed', 'esm-script-runner.original.ts');
 const MiB = 1024 * 1024;
 
@@ -51,13 +52,13 @@ function plan(quick) {
   return quick
     ? {
         // rounds × runs per round, sequential
-        sequential: { trivial: [3, 8], stdout100k: [2, 6], sleep50: [2, 5] },
+        sequential: { trivial: [3, 8], typedTrivial: [3, 8], stdout100k: [2, 6], sleep50: [2, 5] },
         throughput: { rounds: 2, levels: [8, 32], runs: { 8: 16, 32: 32 } },
         rssRuns: 200,
         floodBytes: 1024 * MiB,
       }
     : {
-        sequential: { trivial: [10, 20], stdout100k: [8, 15], sleep50: [6, 15] },
+        sequential: { trivial: [10, 20], typedTrivial: [10, 20], stdout100k: [8, 15], sleep50: [6, 15] },
         throughput: { rounds: 5, levels: [8, 32], runs: { 8: 64, 32: 128 } },
         rssRuns: 1000,
         floodBytes: 1024 * MiB,
@@ -72,6 +73,16 @@ const WORKLOADS = {
     body: '(c) => c.n * 2',
     context: { n: 21 },
     check: { result: 42 },
+  },
+  // The trivial module with type annotations (language "auto": the
+  // JavaScript parse fails, the types are stripped). Only scriptcage runs
+  // TypeScript, so the seed and the bare runtimes sit this one out.
+  typedTrivial: {
+    label: 'trivial module, TypeScript',
+    body: '(c: { n: number }): number => c.n * 2',
+    context: { n: 21 },
+    check: { result: 42 },
+    scriptcageOnly: true,
   },
   stdout100k: {
     label: '100 KB stdout writer',
@@ -421,19 +432,21 @@ function countRuns(id, ...phases) {
   return n;
 }
 
-function runCorrelation(runtimes, quick) {
+// Runs a micro-benchmark script (bench/correlation.js, bench/typescript.js)
+// under each runtime: a Markdown section, then one line of JSON.
+function runMicro(runtimes, quick, file) {
   const out = {};
   for (const rt of ['node', 'bun']) {
-    if (!fs.existsSync(CORRELATION_PATH)) {
-      out[rt] = { skip: 'skipped: bench/correlation.js not present' };
+    if (!fs.existsSync(file)) {
+      out[rt] = { skip: `skipped: bench/${path.basename(file)} not present` };
       continue;
     }
     if (!runtimes[rt]) {
       out[rt] = { skip: `skipped: ${rt} not found` };
       continue;
     }
-    log(`correlation: ${rt}`);
-    const r = spawnSync(runtimes[rt].path, [CORRELATION_PATH, ...(quick ? ['--quick'] : [])], {
+    log(`${path.basename(file, '.js')}: ${rt}`);
+    const r = spawnSync(runtimes[rt].path, [file, ...(quick ? ['--quick'] : [])], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 300_000,
@@ -611,7 +624,8 @@ async function main() {
   const seqRaw = {};
   for (const [name, [rounds, runs]] of Object.entries(p.sequential)) {
     seqRaw[name] = {};
-    await interleaved(live(), workers, rounds, () => ({ op: 'batch', workload: name, iterations: runs, concurrency: 1 }), seqRaw[name], `sequential ${name}`);
+    const who = WORKLOADS[name].scriptcageOnly ? live().filter((c) => c.kind === 'scriptcage') : live();
+    await interleaved(who, workers, rounds, () => ({ op: 'batch', workload: name, iterations: runs, concurrency: 1 }), seqRaw[name], `sequential ${name}`);
   }
   phaseDone('sequential');
   // 2. Throughput of the trivial module at concurrency 8 and 32 (1 is the sequential phase).
@@ -678,8 +692,12 @@ async function main() {
   phaseDone('flood');
 
   // 5. correlationId() vs crypto.randomUUID(), via bench/correlation.js.
-  const corr = runCorrelation(runtimes, options.quick);
+  const corr = runMicro(runtimes, options.quick, CORRELATION_PATH);
   phaseDone('correlation');
+
+  // 6. Preparing TypeScript (strip, detection) per 10 KiB, via bench/typescript.js.
+  const tsPrep = runMicro(runtimes, options.quick, TYPESCRIPT_PATH);
+  phaseDone('typescript');
 
   // ---- summaries
   const seq = {};
@@ -783,6 +801,23 @@ async function main() {
     if (c.skip) md.push(`${rt}: ${c.skip}`, '');
     else md.push(c.markdown.replace(/^###/m, '####'), '');
   }
+  md.push('### TypeScript: a typed run beside a JavaScript one, and the strip cost (bench/typescript.js)');
+  md.push('');
+  const tsRows = [];
+  for (const c of list) {
+    const js = seq.trivial && seq.trivial[c.id];
+    const ts = seq.typedTrivial && seq.typedTrivial[c.id];
+    if (!js || !ts) continue;
+    tsRows.push([c.label, fmt(js.p50), fmt(ts.p50), fmt(ts.p50 - js.p50)]);
+  }
+  md.push(table(['contender', '>JavaScript p50', '>TypeScript p50', '>difference'], tsRows));
+  md.push('');
+  md.push('Sequential trivial module, `(c) => c.n * 2` as JavaScript and `(c: { n: number }): number => c.n * 2` as TypeScript (`language` `"auto"`), ms.', '');
+  for (const rt of ['node', 'bun']) {
+    const c = tsPrep[rt];
+    if (c.skip) md.push(`${rt}: ${c.skip}`, '');
+    else md.push(c.markdown.replace(/^###/m, '####'), '');
+  }
   md.push('### Targets (performance.md)');
   md.push('');
   md.push(table(['id', 'scope', 'measured', 'target', 'status'], targetRows.map((r) => [r.id, r.scope, r.measured, r.target, r.status])));
@@ -810,6 +845,7 @@ async function main() {
     flood,
     floodSkipped: floodSkip,
     correlation: Object.fromEntries(Object.entries(corr).map(([k, v]) => [k, v.json || v])),
+    typescript: Object.fromEntries(Object.entries(tsPrep).map(([k, v]) => [k, v.json || v])),
     targets: targetRows,
     raw: { sequential: seqRaw, throughput: thrRaw },
   };
