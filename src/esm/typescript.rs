@@ -112,12 +112,10 @@ pub fn position_of(text: &str, offset: usize) -> Position {
                 line += 1;
                 line_start = i + 1;
             }
-            '\r' => {
-                // A CRLF pair ends its line at the LF.
-                if bytes.get(i + 1) != Some(&b'\n') {
-                    line += 1;
-                    line_start = i + 1;
-                }
+            // A CRLF pair ends its line at the LF.
+            '\r' if bytes.get(i + 1) != Some(&b'\n') => {
+                line += 1;
+                line_start = i + 1;
             }
             '\u{2028}' | '\u{2029}' => {
                 line += 1;
@@ -174,9 +172,17 @@ pub fn check_javascript(source: &str) -> Result<(), Problem> {
     Err(problems.swap_remove(0))
 }
 
+/// One diagnostic swc reported.
+struct Reported {
+    message: String,
+    span: Option<Span>,
+    /// A construct strip-only mode refuses (not a syntax error).
+    unsupported: bool,
+}
+
 /// Collects what swc reports instead of printing it.
 #[derive(Clone, Default)]
-struct Collector(Arc<Mutex<Vec<(String, Option<Span>, bool)>>>);
+struct Collector(Arc<Mutex<Vec<Reported>>>);
 
 impl Emitter for Collector {
     fn emit(&mut self, db: &mut DiagnosticBuilder<'_>) {
@@ -185,7 +191,11 @@ impl Emitter for Collector {
             Some(swc_common::errors::DiagnosticId::Error(c)) if c == "UnsupportedSyntax"
         );
         let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        seen.push((db.message(), db.span.primary_span(), unsupported));
+        seen.push(Reported {
+            message: db.message(),
+            span: db.span.primary_span(),
+            unsupported,
+        });
     }
 }
 
@@ -244,15 +254,15 @@ pub fn strip_types(source: &str) -> Result<String, StripError> {
     };
     let unsupported: Vec<Problem> = seen
         .iter()
-        .filter(|(_, _, u)| *u)
-        .map(|(msg, span, _)| {
-            let message = match construct_name(msg) {
+        .filter(|r| r.unsupported)
+        .map(|r| {
+            let message = match construct_name(&r.message) {
                 Some(name) => format!(
                     "TypeScript {name} is not supported: it needs code generation, and scripts are only type-stripped"
                 ),
-                None => msg.clone(),
+                None => r.message.clone(),
             };
-            Problem::at(source, offset_of(*span), message)
+            Problem::at(source, offset_of(r.span), message)
         })
         .collect();
     if !unsupported.is_empty() {
@@ -262,7 +272,7 @@ pub fn strip_types(source: &str) -> Result<String, StripError> {
     }
     let syntax: Vec<Problem> = seen
         .iter()
-        .map(|(msg, span, _)| Problem::at(source, offset_of(*span), msg.clone()))
+        .map(|r| Problem::at(source, offset_of(r.span), r.message.clone()))
         .collect();
     Err(StripError::Syntax(earliest(syntax).unwrap_or_else(|| {
         Problem::at(source, 0, outcome_error.message.clone())
