@@ -380,6 +380,23 @@ describe(`language selection (${RUNTIME})`, () => {
     assert.doesNotMatch(out, /interface|: number|as string/);
   });
 
+  test('deeply nested scripts neither crash the host nor hang (auto and ts)', TEST_TIMEOUT, async () => {
+    // About 20 times deeper than an 8 MiB stack takes through swc's parser.
+    const depth = 50000;
+    const nested = `export default ${'('.repeat(depth)}1${')'.repeat(depth)};`;
+    const typed = `const n: number = ${'-('.repeat(depth)}1${')'.repeat(depth)};\nexport default n;`;
+    for (const [script, language] of [[nested, 'auto'], [nested, 'ts'], [typed, 'auto'], [typed, 'ts']]) {
+      const r = await run(script, { language });
+      assert.equal(r.timedOut, false, language);
+      assert.ok(r.error === undefined || typeof r.error === 'string', show(r).slice(0, 300));
+      assert.ok(!/TypeScript/.test(r.error || ''), `prepared without a TypeScript error: ${(r.error || '').slice(0, 300)}`);
+    }
+    const big = `export default 1;${' '.repeat(300 * 1024)}`;
+    assert.equal((await run(big)).result, 1, 'over 256 KiB, "auto" runs the script as it is');
+    assert.match((await run(big, { language: 'ts' })).error, /^TypeScript: the script is \d+ bytes; scripts over \d+ bytes are not type-stripped$/);
+    assert.equal((await run('export default 2')).result, 2, 'the host still runs scripts');
+  });
+
   test('a bad language is a TypeError naming `language`, before anything runs', async () => {
     for (const bad of ['tsx', 'TS', '', 'javascript', 1, true, {}, ['ts']]) {
       await assert.rejects(run('export default 1', { language: bad }), (err) => {

@@ -264,7 +264,7 @@ pub fn rewrite_helper_imports(
 #[napi(js_name = "prepareModuleSourceNative")]
 pub fn prepare_module_source(script: String, language: Option<String>) -> napi::Result<String> {
     let language = esm::typescript::Language::from_option(language.as_deref())?;
-    esm::typescript::prepare_module_source(&script, language)
+    esm::typescript::prepare_module_source_guarded(&script, language)
         .map_err(|m| napi::Error::new(napi::Status::GenericFailure, m))
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::helpers::{helper_module_source, is_valid_identifier, rewrite_helper_imports};
 use super::result::extract_report;
 use super::runner_source::{runner_source, Markers, RunnerSpec};
-use super::typescript::{prepare_module_source, Language};
+use super::typescript::{prepare_module_source_guarded, Language};
 use crate::error::Error;
 use crate::pool;
 use crate::process::{self, cancel::Cancel, Ending, Launch, Limits};
@@ -238,7 +238,12 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
     }
 
     // A script that cannot become a module is reported without a run.
-    let source = match prepare_module_source(&req.script, language) {
+    let script = req.script.clone();
+    let prepared =
+        tokio::task::spawn_blocking(move || prepare_module_source_guarded(&script, language))
+            .await
+            .unwrap_or_else(|_| Err("TypeScript: type stripping failed unexpectedly".into()));
+    let source = match prepared {
         Ok(source) => source,
         Err(message) => {
             let mut report = dry.report;
