@@ -76,13 +76,15 @@ const WORKLOADS = {
   },
   // The trivial module with type annotations (language "auto": the
   // JavaScript parse fails, the types are stripped). Only scriptcage runs
-  // TypeScript, so the seed and the bare runtimes sit this one out.
+  // TypeScript, so the seed and the bare runtimes sit this one out. Measured
+  // in the trivial module's rounds (pairedWith).
   typedTrivial: {
     label: 'trivial module, TypeScript',
     body: '(c: { n: number }): number => c.n * 2',
     context: { n: 21 },
     check: { result: 42 },
     scriptcageOnly: true,
+    pairedWith: 'trivial',
   },
   stdout100k: {
     label: '100 KB stdout writer',
@@ -409,9 +411,9 @@ async function startWorkers(list, runtimes, tck, onError) {
   return workers;
 }
 
-async function interleaved(list, workers, rounds, makeRequest, results, what) {
+async function interleaved(list, workers, rounds, makeRequest, results, what, firstRound = 0) {
   for (let round = 0; round < rounds; round++) {
-    for (const c of roundOrder(list, round)) {
+    for (const c of roundOrder(list, firstRound + round)) {
       const w = workers.get(c.id);
       if (!w || c.skip) continue;
       try {
@@ -422,7 +424,7 @@ async function interleaved(list, workers, rounds, makeRequest, results, what) {
         log(`${c.id}: ${c.skip}`);
       }
     }
-    log(`${what}: round ${round + 1}/${rounds}`);
+    log(`${what}: round ${firstRound + round + 1}${firstRound ? '' : `/${rounds}`}`);
   }
 }
 
@@ -622,10 +624,20 @@ async function main() {
 
   // 1. Sequential latency, every workload.
   const seqRaw = {};
-  for (const [name, [rounds, runs]] of Object.entries(p.sequential)) {
-    seqRaw[name] = {};
-    const who = WORKLOADS[name].scriptcageOnly ? live().filter((c) => c.kind === 'scriptcage') : live();
-    await interleaved(who, workers, rounds, () => ({ op: 'batch', workload: name, iterations: runs, concurrency: 1 }), seqRaw[name], `sequential ${name}`);
+  // A workload `pairedWith` another is measured in the same rounds, batch
+  // after batch (alternating which goes first), so that its figures can be
+  // set beside the other's on a machine whose load drifts.
+  const who = (name) => (WORKLOADS[name].scriptcageOnly ? live().filter((c) => c.kind === 'scriptcage') : live());
+  for (const [name, [rounds]] of Object.entries(p.sequential)) {
+    if (WORKLOADS[name].pairedWith) continue;
+    const group = [name, ...Object.keys(p.sequential).filter((n) => WORKLOADS[n].pairedWith === name)];
+    for (const n of group) seqRaw[n] = {};
+    for (let round = 0; round < rounds; round++) {
+      for (const n of round % 2 ? [...group].reverse() : group) {
+        const request = () => ({ op: 'batch', workload: n, iterations: p.sequential[n][1], concurrency: 1 });
+        await interleaved(who(n), workers, 1, request, seqRaw[n], `sequential ${n}`, round);
+      }
+    }
   }
   phaseDone('sequential');
   // 2. Throughput of the trivial module at concurrency 8 and 32 (1 is the sequential phase).
