@@ -217,26 +217,23 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
         },
         Some(Path::new("/")),
     );
-    if let Some(reason) = dry.report.refusal(&policy) {
+    // A reply for a run that ends before anything is staged or spawned.
+    let refusal = dry.report.refusal(&policy);
+    let unrun = |error: String| {
         let mut report = dry.report;
         report.notes.extend(env_notes(&dropped));
-        return Ok(EsmReply {
-            error: Some(reason),
+        EsmReply {
+            error: Some(error),
             sandbox_json: report.to_json(&policy, &caps.platform).to_string(),
             ..Default::default()
-        });
+        }
+    };
+    if let Some(reason) = refusal {
+        return Ok(unrun(reason));
     }
-
     if cancel.as_ref().is_some_and(|c| c.is_fired()) {
-        let mut report = dry.report;
-        report.notes.extend(env_notes(&dropped));
-        return Ok(EsmReply {
-            error: Some("Script execution aborted".into()),
-            sandbox_json: report.to_json(&policy, &caps.platform).to_string(),
-            ..Default::default()
-        });
+        return Ok(unrun("Script execution aborted".into()));
     }
-
     // A script that cannot become a module is reported without a run.
     let script = req.script.clone();
     let prepared =
@@ -245,15 +242,7 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
             .unwrap_or_else(|_| Err("TypeScript: type stripping failed unexpectedly".into()));
     let source = match prepared {
         Ok(source) => source,
-        Err(message) => {
-            let mut report = dry.report;
-            report.notes.extend(env_notes(&dropped));
-            return Ok(EsmReply {
-                error: Some(message),
-                sandbox_json: report.to_json(&policy, &caps.platform).to_string(),
-                ..Default::default()
-            });
-        }
+        Err(message) => return Ok(unrun(message)),
     };
 
     let tmp_parent: PathBuf = rr

@@ -281,7 +281,8 @@ pub fn strip_types(source: &str) -> Result<String, StripError> {
 
 /// Turns a user's script into the module source to stage: normalised (the
 /// legacy body form wrapped) and, as `language` says, type-stripped. An
-/// `Err` is the run's error message: nothing is run.
+/// `Err` is the run's error message: nothing is run. Recurses as deep as
+/// the script nests: runs call it through [`prepare_module_source_guarded`].
 pub fn prepare_module_source(script: &str, language: Language) -> Result<String, String> {
     let lines_before = if looks_like_module(script) {
         0
