@@ -88,7 +88,20 @@ export interface EsmScriptRunOptions {
   env?: Record<string, string>;
   /** Aborts the run: it ends like a timeout with `error: "Script execution aborted"`. */
   signal?: AbortSignal;
+  /**
+   * How to read `script` (default `"auto"`): `"js"` runs it as it is,
+   * `"ts"` erases TypeScript type syntax first (lines and columns are kept,
+   * so stack frames point into the TypeScript source), `"auto"` runs it as
+   * JavaScript when it parses as JavaScript and strips it otherwise.
+   * Constructs that need code generation (enums, namespaces with values,
+   * parameter properties, `import x = require()`) are reported as the
+   * run's `error`, with their line and column.
+   */
+  language?: EsmScriptLanguage;
 }
+
+/** The `language` option of an ESM run. */
+export type EsmScriptLanguage = "js" | "ts" | "auto";
 
 export interface EsmScriptRunner {
   run(options: EsmScriptRunOptions): Promise<EsmScriptRunResult>;

@@ -846,6 +846,7 @@ module.exports.getSandboxPolicyNative = nativeBinding.getSandboxPolicyNative
 module.exports.isAcceptableCorrelationId = nativeBinding.isAcceptableCorrelationId
 module.exports.isValidHelperName = nativeBinding.isValidHelperName
 module.exports.normaliseUserScript = nativeBinding.normaliseUserScript
+module.exports.prepareModuleSourceNative = nativeBinding.prepareModuleSourceNative
 module.exports.rewriteHelperImportsNative = nativeBinding.rewriteHelperImportsNative
 module.exports.runEsmNative = nativeBinding.runEsmNative
 module.exports.runnerStatsNative = nativeBinding.runnerStatsNative

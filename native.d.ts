@@ -53,6 +53,8 @@ export interface EsmRunInput {
   isBun: boolean
   /** Id under which `cancelRun` can abort this run. */
   runId?: number
+  /** `"js"`, `"ts"` or `"auto"`; absent means `"auto"`. */
+  language?: string
 }
 
 /** What the JavaScript layer turns into an `EsmScriptRunResult`. */
@@ -94,6 +96,13 @@ export declare function isValidHelperName(name: string): boolean
  * surrogates survive, as they do in the original.
  */
 export declare function normaliseUserScript(userScript: string): string
+
+/**
+ * The module source a run would stage for `script` under `language`
+ * (normalised, type-stripped as the language says), or the error the run
+ * would report. Used by the benchmark and the tests.
+ */
+export declare function prepareModuleSourceNative(script: string, language?: string | undefined | null): string
 
 /**
  * `rewriteHelperImports({ userScript, helperModuleName, helperUrl })`,

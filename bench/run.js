@@ -28,6 +28,7 @@ const ROOT = path.join(__dirname, '..');
 const INDEX_PATH = path.join(ROOT, 'js', 'index.js');
 const WORKER_PATH = path.join(__dirname, 'worker.mjs');
 const CORRELATION_PATH = path.join(__dirname, 'correlation.js');
+const TYPESCRIPT_PATH = path.join(__dirname, 'typescript.js');
 const SEED_PATH = path.resolve(ROOT, '..', 'shared', 'seed', 'esm-script-runner.original.ts');
 const MiB = 1024 * 1024;
 
@@ -57,7 +58,7 @@ function plan(quick) {
   return quick
     ? {
         // rounds × runs per round, sequential
-        sequential: { trivial: [3, 8], stdout100k: [2, 6], sleep50: [2, 5] },
+        sequential: { trivial: [3, 8], typedTrivial: [3, 8], stdout100k: [2, 6], sleep50: [2, 5] },
         throughput: { rounds: 2, levels: [8, 32], runs: { 8: 16, 32: 32 } },
         rssRuns: 200,
         floodBytes: 1024 * MiB,
@@ -66,7 +67,7 @@ function plan(quick) {
         sweep: { sizes: [50, 1024], trivial: [3, 6], handover: [2, 6], handoverCold: false },
       }
     : {
-        sequential: { trivial: [10, 20], stdout100k: [8, 15], sleep50: [6, 15] },
+        sequential: { trivial: [10, 20], typedTrivial: [10, 20], stdout100k: [8, 15], sleep50: [6, 15] },
         throughput: { rounds: 5, levels: [8, 32], runs: { 8: 64, 32: 128 } },
         rssRuns: 1000,
         floodBytes: 1024 * MiB,
@@ -82,6 +83,18 @@ const WORKLOADS = {
     body: '(c) => c.n * 2',
     context: { n: 21 },
     check: { result: 42 },
+  },
+  // The trivial module with type annotations (language "auto": the
+  // JavaScript parse fails, the types are stripped). Only scriptcage runs
+  // TypeScript, so the seed and the bare runtimes sit this one out. Measured
+  // in the trivial module's rounds (pairedWith).
+  typedTrivial: {
+    label: 'trivial module, TypeScript',
+    body: '(c: { n: number }): number => c.n * 2',
+    context: { n: 21 },
+    check: { result: 42 },
+    scriptcageOnly: true,
+    pairedWith: 'trivial',
   },
   stdout100k: {
     label: '100 KB stdout writer',
@@ -580,9 +593,9 @@ async function startWorkers(list, runtimes, tck, onError) {
   return workers;
 }
 
-async function interleaved(list, workers, rounds, makeRequest, results, what) {
+async function interleaved(list, workers, rounds, makeRequest, results, what, firstRound = 0) {
   for (let round = 0; round < rounds; round++) {
-    for (const c of roundOrder(list, round)) {
+    for (const c of roundOrder(list, firstRound + round)) {
       const w = workers.get(c.id);
       if (!w || c.skip) continue;
       try {
@@ -593,7 +606,7 @@ async function interleaved(list, workers, rounds, makeRequest, results, what) {
         log(`${c.id}: ${c.skip}`);
       }
     }
-    log(`${what}: round ${round + 1}/${rounds}`);
+    log(`${what}: round ${firstRound + round + 1}${firstRound ? '' : `/${rounds}`}`);
   }
 }
 
@@ -603,19 +616,21 @@ function countRuns(id, ...phases) {
   return n;
 }
 
-function runCorrelation(runtimes, quick) {
+// Runs a micro-benchmark script (bench/correlation.js, bench/typescript.js)
+// under each runtime: a Markdown section, then one line of JSON.
+function runMicro(runtimes, quick, file) {
   const out = {};
   for (const rt of ['node', 'bun']) {
-    if (!fs.existsSync(CORRELATION_PATH)) {
-      out[rt] = { skip: 'skipped: bench/correlation.js not present' };
+    if (!fs.existsSync(file)) {
+      out[rt] = { skip: `skipped: bench/${path.basename(file)} not present` };
       continue;
     }
     if (!runtimes[rt]) {
       out[rt] = { skip: `skipped: ${rt} not found` };
       continue;
     }
-    log(`correlation: ${rt}`);
-    const r = spawnSync(runtimes[rt].path, [CORRELATION_PATH, ...(quick ? ['--quick'] : [])], {
+    log(`${path.basename(file, '.js')}: ${rt}`);
+    const r = spawnSync(runtimes[rt].path, [file, ...(quick ? ['--quick'] : [])], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 300_000,
@@ -996,9 +1011,20 @@ async function main() {
 
   // 1. Sequential latency, every workload.
   const seqRaw = {};
-  for (const [name, [rounds, runs]] of Object.entries(p.sequential)) {
-    seqRaw[name] = {};
-    await interleaved(live(), workers, rounds, () => ({ op: 'batch', workload: name, iterations: runs, concurrency: 1 }), seqRaw[name], `sequential ${name}`);
+  // A workload `pairedWith` another is measured in the same rounds, batch
+  // after batch (alternating which goes first), so that its figures can be
+  // set beside the other's on a machine whose load drifts.
+  const who = (name) => (WORKLOADS[name].scriptcageOnly ? live().filter((c) => c.kind === 'scriptcage') : live());
+  for (const [name, [rounds]] of Object.entries(p.sequential)) {
+    if (WORKLOADS[name].pairedWith) continue;
+    const group = [name, ...Object.keys(p.sequential).filter((n) => WORKLOADS[n].pairedWith === name)];
+    for (const n of group) seqRaw[n] = {};
+    for (let round = 0; round < rounds; round++) {
+      for (const n of round % 2 ? [...group].reverse() : group) {
+        const request = () => ({ op: 'batch', workload: n, iterations: p.sequential[n][1], concurrency: 1 });
+        await interleaved(who(n), workers, 1, request, seqRaw[n], `sequential ${n}`, round);
+      }
+    }
   }
   phaseDone('sequential');
   // 2. Throughput of the trivial module at concurrency 8 and 32 (1 is the sequential phase).
@@ -1071,8 +1097,13 @@ async function main() {
   phaseDone('sweep');
 
   // 6. correlationId() vs crypto.randomUUID(), via bench/correlation.js.
-  const corr = options.sweepOnly ? { node: { skip: 'skipped: --sweep-only' }, bun: { skip: 'skipped: --sweep-only' } } : runCorrelation(runtimes, options.quick);
+  const skippedMicro = { node: { skip: 'skipped: --sweep-only' }, bun: { skip: 'skipped: --sweep-only' } };
+  const corr = options.sweepOnly ? skippedMicro : runMicro(runtimes, options.quick, CORRELATION_PATH);
   phaseDone('correlation');
+
+  // 7. Preparing TypeScript (strip, detection) per 10 KiB, via bench/typescript.js.
+  const tsPrep = options.sweepOnly ? skippedMicro : runMicro(runtimes, options.quick, TYPESCRIPT_PATH);
+  phaseDone('typescript');
 
   // ---- summaries
   const seq = {};
@@ -1178,6 +1209,23 @@ async function main() {
     if (c.skip) md.push(`${rt}: ${c.skip}`, '');
     else md.push(c.markdown.replace(/^###/m, '####'), '');
   }
+  md.push('### TypeScript: a typed run beside a JavaScript one, and the strip cost (bench/typescript.js)');
+  md.push('');
+  const tsRows = [];
+  for (const c of list) {
+    const js = seq.trivial && seq.trivial[c.id];
+    const ts = seq.typedTrivial && seq.typedTrivial[c.id];
+    if (!js || !ts) continue;
+    tsRows.push([c.label, fmt(js.p50), fmt(ts.p50), fmt(ts.p50 - js.p50)]);
+  }
+  md.push(table(['contender', '>JavaScript p50', '>TypeScript p50', '>difference'], tsRows));
+  md.push('');
+  md.push('Sequential trivial module, `(c) => c.n * 2` as JavaScript and `(c: { n: number }): number => c.n * 2` as TypeScript (`language` `"auto"`), ms.', '');
+  for (const rt of ['node', 'bun']) {
+    const c = tsPrep[rt];
+    if (c.skip) md.push(`${rt}: ${c.skip}`, '');
+    else md.push(c.markdown.replace(/^###/m, '####'), '');
+  }
   md.push('### Targets (performance.md)');
   md.push('');
   md.push(
@@ -1221,6 +1269,7 @@ async function main() {
           bySize: sweep.bySize,
         }
       : null,
+    typescript: Object.fromEntries(Object.entries(tsPrep).map(([k, v]) => [k, v.json || v])),
     targets: targetRows,
     raw: { sequential: seqRaw, throughput: thrRaw, sweep: sweep ? sweep.raw : null },
   };

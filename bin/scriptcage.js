@@ -15,7 +15,8 @@ const path = require('node:path');
 
 const USAGE =
   'usage: scriptcage run <file.mjs|-> [--context <json>] [--timeout <ms>] [--shell] ' +
-  '[--sandbox off|standard|strict] [--helper <module>:<function>] [--env KEY=VALUE]...';
+  '[--sandbox off|standard|strict] [--helper <module>:<function>] [--env KEY=VALUE]... ' +
+  '[--language js|ts|auto]';
 
 const HELP = `${USAGE}
 
@@ -23,7 +24,8 @@ Runs a user script in a fresh, sandboxed process and prints the run result as
 pretty JSON on stdout.
 
 Arguments:
-  <file.mjs|->               the script file; "-" reads the script from stdin
+  <file.mjs|->               the script file (.mjs, .js, .ts, .mts, ...); "-"
+                             reads the script from stdin
 
 Options:
   --context <json>           the value the script sees as its context (ESM only;
@@ -40,6 +42,10 @@ Options:
                              --helper @checkstack/healthcheck:defineHealthCheck
   --env KEY=VALUE            add a variable to the script's environment
                              (repeatable; the sandbox's denylist still applies)
+  --language <lang>          js | ts | auto: how to read an ES module script
+                             (default: ts for .ts, .mts and .cts files, else
+                             auto, which strips TypeScript types only when the
+                             script does not parse as JavaScript)
   -h, --help                 show this help
   -v, --version              print the scriptcage version
 
@@ -51,11 +57,14 @@ Exit status:
 Examples:
   scriptcage run examples/http-check.mjs --context '{"url":"https://example.com"}'
   echo 'return 6 * 7' | scriptcage run -
+  scriptcage run examples/typed-check.ts
   scriptcage run examples/check.sh --shell --sandbox strict
 `;
 
 const DEFAULT_TIMEOUT_MS = 10000;
 const PROFILES = ['off', 'standard', 'strict'];
+const LANGUAGES = ['js', 'ts', 'auto'];
+const TS_EXTENSIONS = ['.ts', '.mts', '.cts'];
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
 class UsageError extends Error {}
@@ -71,6 +80,7 @@ function parseArgs(argv) {
     sandbox: undefined,
     helper: undefined,
     env: undefined,
+    language: undefined,
     help: false,
     version: false,
   };
@@ -157,6 +167,14 @@ function parseArgs(argv) {
         opts.helper = { moduleName, functionName };
         break;
       }
+      case '--language': {
+        const language = value();
+        if (!LANGUAGES.includes(language)) {
+          throw new UsageError(`--language must be one of ${LANGUAGES.join(', ')}, got ${JSON.stringify(language)}`);
+        }
+        opts.language = language;
+        break;
+      }
       case '--env': {
         const pair = value();
         const at = pair.indexOf('=');
@@ -179,6 +197,10 @@ function parseArgs(argv) {
   opts.file = positional[1];
   if (opts.shell && opts.contextGiven) throw new UsageError('--context applies to ES modules, not --shell');
   if (opts.shell && opts.helper) throw new UsageError('--helper applies to ES modules, not --shell');
+  if (opts.shell && opts.language) throw new UsageError('--language applies to ES modules, not --shell');
+  if (!opts.shell && !opts.language && TS_EXTENSIONS.includes(path.extname(opts.file).toLowerCase())) {
+    opts.language = 'ts';
+  }
   return opts;
 }
 
@@ -255,6 +277,7 @@ async function main(argv) {
         helperModuleName: opts.helper && opts.helper.moduleName,
         helperFunctionName: opts.helper && opts.helper.functionName,
         env: opts.env,
+        language: opts.language,
       });
     }
   } catch (err) {

@@ -48,6 +48,18 @@ function timeoutOf(options) {
   return v;
 }
 
+const LANGUAGES = ['js', 'ts', 'auto'];
+
+function languageOf(options) {
+  const v = options.language;
+  if (v === undefined || v === null) return undefined;
+  if (!LANGUAGES.includes(v)) {
+    const got = typeof v === 'string' ? JSON.stringify(v) : typeof v;
+    throw fail('language', `must be "js", "ts" or "auto", got ${got}`);
+  }
+  return v;
+}
+
 function flatEnv(env) {
   if (env === undefined || env === null) return [];
   if (typeof env !== 'object' || Array.isArray(env)) throw fail('env', 'must be an object of string values');
@@ -149,6 +161,7 @@ async function runEsmScript(options) {
   const helperModuleName = optionalString(options, 'helperModuleName');
   const helperFunctionName = optionalString(options, 'helperFunctionName');
   const resolutionRoot = optionalString(options, 'resolutionRoot');
+  const language = languageOf(options);
   const env = flatEnv(options.env);
   const signal = checkSignal(options.signal);
   // In the host's engine, so toJSON, Date, dropped keys and the TypeError
@@ -166,6 +179,7 @@ async function runEsmScript(options) {
       hostEnv: hostEnv(),
       isBun: IS_BUN,
       runId,
+      language,
     }),
   );
   return esmResult(raw);

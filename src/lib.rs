@@ -45,6 +45,8 @@ pub struct EsmRunInput {
     pub is_bun: bool,
     /// Id under which `cancelRun` can abort this run.
     pub run_id: Option<u32>,
+    /// `"js"`, `"ts"` or `"auto"`; absent means `"auto"`.
+    pub language: Option<String>,
 }
 
 /// What the JavaScript layer turns into an `EsmScriptRunResult`.
@@ -76,6 +78,7 @@ pub fn run_esm_native(env: &Env, input: EsmRunInput) -> napi::Result<PromiseRaw<
         env: pairs(input.env),
         host_env: pairs(input.host_env),
         is_bun: input.is_bun,
+        language: input.language,
     };
     env.spawn_future(async move {
         let cancel = registration.as_ref().map(|r| r.cancel.clone());
@@ -256,6 +259,16 @@ pub fn rewrite_helper_imports(
         &from_utf16(&helper_url),
     );
     Utf16String::from(to_utf16(&out))
+}
+
+/// The module source a run would stage for `script` under `language`
+/// (normalised, type-stripped as the language says), or the error the run
+/// would report. Used by the benchmark and the tests.
+#[napi(js_name = "prepareModuleSourceNative")]
+pub fn prepare_module_source(script: String, language: Option<String>) -> napi::Result<String> {
+    let language = esm::typescript::Language::from_option(language.as_deref())?;
+    esm::typescript::prepare_module_source_guarded(&script, language)
+        .map_err(|m| napi::Error::new(napi::Status::GenericFailure, m))
 }
 
 /// True when `name` is usable as the helper function's name.

@@ -6,3 +6,4 @@ pub mod normalise;
 pub mod result;
 pub mod run;
 pub mod runner_source;
+pub mod typescript;

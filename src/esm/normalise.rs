@@ -27,6 +27,10 @@ pub fn looks_like_module(source: &str) -> bool {
     module_syntax().is_match(source)
 }
 
+/// How many generated lines [`normalise_user_script`] puts before the
+/// user's first line when it wraps a body.
+pub const WRAPPER_LINES: u32 = 1;
+
 /// Makes a user script loadable as an ES module: a source with module
 /// syntax is returned as is, anything else (a legacy body that may
 /// `return` a value, or side effects only) becomes the default export of an
@@ -80,6 +84,13 @@ mod tests {
         ] {
             assert_eq!(normalise_user_script(src), wrapped(src), "{src:?}");
         }
+    }
+
+    #[test]
+    fn wrapper_lines_is_the_prefix_line_count() {
+        let out = normalise_user_script("USER");
+        let line = out.lines().position(|l| l == "USER").unwrap();
+        assert_eq!(line as u32, WRAPPER_LINES);
     }
 
     #[test]

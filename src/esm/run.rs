@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::helpers::{helper_module_source, is_valid_identifier, rewrite_helper_imports};
-use super::normalise::normalise_user_script;
 use super::result::extract_report;
 use super::runner_source::{runner_source, Markers, RunnerSpec};
+use super::typescript::{prepare_module_source_guarded, Language};
 use crate::error::Error;
 use crate::pool;
 use crate::process::{self, cancel::Cancel, Ending, Launch, Limits};
@@ -36,6 +36,8 @@ pub struct EsmRequest {
     pub host_env: Vec<(String, String)>,
     /// Host is Bun.
     pub is_bun: bool,
+    /// `"js"`, `"ts"` or `"auto"` (`None`: `"auto"`), validated here.
+    pub language: Option<String>,
 }
 
 /// What the JavaScript layer turns into an `EsmScriptRunResult`.
@@ -170,6 +172,7 @@ fn reported_limit_error(policy: &Policy, payload_json: &str) -> Option<String> {
 pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<EsmReply, Error> {
     let timeout = validate_timeout(req.timeout_ms, "timeoutMs")?;
     let helper = helper_pair(&req)?;
+    let language = Language::from_option(req.language.as_deref())?;
     for (k, v) in &req.env {
         crate::env::validate_entry(k, v)?;
     }
@@ -214,25 +217,33 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
         },
         Some(Path::new("/")),
     );
-    if let Some(reason) = dry.report.refusal(&policy) {
+    // A reply for a run that ends before anything is staged or spawned.
+    let refusal = dry.report.refusal(&policy);
+    let unrun = |error: String| {
         let mut report = dry.report;
         report.notes.extend(env_notes(&dropped));
-        return Ok(EsmReply {
-            error: Some(reason),
+        EsmReply {
+            error: Some(error),
             sandbox_json: report.to_json(&policy, &caps.platform).to_string(),
             ..Default::default()
-        });
+        }
+    };
+    if let Some(reason) = refusal {
+        return Ok(unrun(reason));
     }
-
     if cancel.as_ref().is_some_and(|c| c.is_fired()) {
-        let mut report = dry.report;
-        report.notes.extend(env_notes(&dropped));
-        return Ok(EsmReply {
-            error: Some("Script execution aborted".into()),
-            sandbox_json: report.to_json(&policy, &caps.platform).to_string(),
-            ..Default::default()
-        });
+        return Ok(unrun("Script execution aborted".into()));
     }
+    // A script that cannot become a module is reported without a run.
+    let script = req.script.clone();
+    let prepared =
+        tokio::task::spawn_blocking(move || prepare_module_source_guarded(&script, language))
+            .await
+            .unwrap_or_else(|_| Err("TypeScript: type stripping failed unexpectedly".into()));
+    let source = match prepared {
+        Ok(source) => source,
+        Err(message) => return Ok(unrun(message)),
+    };
 
     let tmp_parent: PathBuf = rr
         .clone()
@@ -262,7 +273,8 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
         let warm = pool::take(&key);
         _refill = Some(pool::RefillAfter::new(key, &runtime, &policy, caps));
         if let Some(warm) = warm {
-            if let Some(reply) = run_warm(warm, &req, helper, &ctx, cancel.clone()).await? {
+            if let Some(reply) = run_warm(warm, &req, &source, helper, &ctx, cancel.clone()).await?
+            {
                 return Ok(reply);
             }
             // The pooled process died before it accepted the job: no user
@@ -279,7 +291,7 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
         .prefix(prefix)
         .tempdir_in(&tmp_parent)?;
     let base = std::fs::canonicalize(dir.path())?;
-    let user_path = stage_user_files(&base, &req.script, helper)?;
+    let user_path = stage_user_files(&base, &source, helper)?;
     let runner_path = base.join("runner.mjs");
     std::fs::write(
         &runner_path,
@@ -346,15 +358,15 @@ struct RunCtx<'a> {
     timeout: Duration,
 }
 
-/// Writes `user.mjs` (and `_helpers.mjs`) into `base`; returns the user
-/// module's path.
+/// Writes `user.mjs` (and `_helpers.mjs`) into `base`, the prepared module
+/// source with its helper imports rewritten; returns the user module's path.
 fn stage_user_files(
     base: &Path,
-    script: &str,
+    prepared: &str,
     helper: Option<(&str, &str)>,
 ) -> Result<PathBuf, Error> {
     let user_path = base.join("user.mjs");
-    let mut source = normalise_user_script(script);
+    let mut source = prepared.to_owned();
     if let Some((module, function)) = helper {
         let helper_path = base.join("_helpers.mjs");
         std::fs::write(&helper_path, helper_module_source(function))?;
@@ -369,11 +381,12 @@ fn stage_user_files(
 async fn run_warm(
     mut warm: pool::Warm,
     req: &EsmRequest,
+    source: &str,
     helper: Option<(&str, &str)>,
     ctx: &RunCtx<'_>,
     cancel: Option<Arc<Cancel>>,
 ) -> Result<Option<EsmReply>, Error> {
-    let user_path = stage_user_files(&warm.base, &req.script, helper)?;
+    let user_path = stage_user_files(&warm.base, source, helper)?;
     if let Some((uid, gid)) = warm.chown_to {
         chown_tree(&warm.base, uid, gid)?;
     }
