@@ -155,4 +155,4 @@ export declare function configureRunner(options: RunnerOptions): Required<Runner
 /** Kills every idle pooled process; the pool warms up again lazily on the next run. */
 export declare function closeRunner(): Promise<void>;
 /** Pool state, for diagnostics and tests. */
-export declare function runnerStats(): { warmProcesses: number; idle: number; idlePids: number[] };
+export declare function runnerStats(): { warmProcesses: number; idle: number; idlePids: number[]; /** Staging directories of this host that exist now. */ stagingDirs: number };

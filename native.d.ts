@@ -80,6 +80,13 @@ export declare function fillCorrelationIds(version: number, target: Buffer, coun
 export declare function getSandboxPolicyNative(): string
 
 /**
+ * The host is going away (`exit`, a fatal signal or exception): kills the
+ * idle pooled processes and removes every staging directory of this host,
+ * in flight or not. Returns how many directories were removed.
+ */
+export declare function hostExitCleanupNative(): number
+
+/**
  * True when `id` is an acceptable incoming correlation id (the strict rule).
  * The JavaScript layer decides with the compiled pattern instead; this is the
  * reference the tests and the benchmark compare it with.
@@ -112,6 +119,11 @@ export interface RunnerStats {
   warmProcesses: number
   idle: number
   idlePids: Array<number>
+  /**
+   * Staging directories of this host that exist now (runs in flight and
+   * idle pooled processes).
+   */
+  stagingDirs: number
 }
 
 /** `runnerStats()`. */

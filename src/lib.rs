@@ -12,6 +12,7 @@ pub mod process;
 pub mod runtime;
 pub mod sandbox;
 pub mod shell;
+pub mod staging;
 pub mod text;
 
 use napi::bindgen_prelude::{PromiseRaw, Utf16String};
@@ -204,6 +205,9 @@ pub struct RunnerStats {
     pub warm_processes: u32,
     pub idle: u32,
     pub idle_pids: Vec<i32>,
+    /// Staging directories of this host that exist now (runs in flight and
+    /// idle pooled processes).
+    pub staging_dirs: u32,
 }
 
 /// `runnerStats()`.
@@ -213,7 +217,17 @@ pub fn runner_stats() -> RunnerStats {
         warm_processes: pool::size() as u32,
         idle: pool::idle_count() as u32,
         idle_pids: pool::idle_pids(),
+        staging_dirs: staging::live_count() as u32,
     }
+}
+
+/// The host is going away (`exit`, a fatal signal or exception): kills the
+/// idle pooled processes and removes every staging directory of this host,
+/// in flight or not. Returns how many directories were removed.
+#[napi(js_name = "hostExitCleanupNative")]
+pub fn host_exit_cleanup() -> u32 {
+    pool::close();
+    staging::remove_all() as u32
 }
 
 /// `getSandboxPolicy()` as JSON.

@@ -53,7 +53,7 @@ pub struct Warm {
     /// The started process (stdin is the job pipe).
     pub child: Option<RawChild>,
     /// The staging directory (removed on drop).
-    pub dir: tempfile::TempDir,
+    pub dir: crate::staging::Dir,
     /// Canonical path of `dir`.
     pub base: PathBuf,
     /// The readiness channel: the runner writes `a` once it has read its
@@ -303,10 +303,7 @@ async fn prepare(
     } else {
         "scriptcage-"
     };
-    let dir = tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir_in(&key.parent)
-        .ok()?;
+    let dir = crate::staging::create(&key.parent, prefix).ok()?;
     let base = std::fs::canonicalize(dir.path()).ok()?;
     // The same file name as a cold run's runner: it shows in
     // `process.argv[1]`, in stack frames and in the staging directory's

@@ -117,9 +117,7 @@ pub async fn run_shell(
     }
 
     let tmp_parent = crate::env::temp_dir(&req.host_env);
-    let dir = tempfile::Builder::new()
-        .prefix("scriptcage-sh-")
-        .tempdir_in(&tmp_parent)?;
+    let dir = crate::staging::create(&tmp_parent, "scriptcage-sh-")?;
     let base = std::fs::canonicalize(dir.path())?;
     let sandboxed_fs = policy.enabled && caps.user_namespaces && policy.filesystem != FsMode::Off;
     let root_dir = base.join("root");
