@@ -200,7 +200,7 @@ async function waitAllDead(ids, what, ms = 5000) {
 describe('warm pool configuration', () => {
   test('runnerStats() has the documented shape', () => {
     const s = stats();
-    assert.deepEqual(Object.keys(s).sort(), ['idle', 'idlePids', 'warmProcesses']);
+    assert.deepEqual(Object.keys(s).sort(), ['idle', 'idlePids', 'stagingDirs', 'warmProcesses']);
     assert.equal(typeof s.warmProcesses, 'number');
     assert.equal(typeof s.idle, 'number');
     assert.ok(Array.isArray(s.idlePids));
@@ -403,7 +403,7 @@ for (const profile of PROFILES) {
         assert.equal(await run('export default 4').then((r) => r.result), 4);
         assert.equal(stats().idle, 0);
         await sleep(500);
-        assert.deepEqual(stats(), { warmProcesses: 0, idle: 0, idlePids: [] });
+        assert.deepEqual(stats(), { warmProcesses: 0, idle: 0, idlePids: [], stagingDirs: 0 });
         // Nothing started by the runner is left: no child of this process
         // is a scriptcage init (they carry the spawner thread's name).
         assert.deepEqual(runnerChildren(), []);

@@ -392,7 +392,7 @@ pub async fn supervise_with_grace(
                         let errno = i32::from_ne_bytes(rep_buf[4..8].try_into().unwrap());
                         sup.kill();
                         sup.wait().await;
-                        return Err(Error::Spawn(spawn::Stage::describe(stage, errno)));
+                        return Err(Error::Start { stage, errno });
                     }
                 }
             },
@@ -427,7 +427,7 @@ pub async fn supervise_with_grace(
     if rep_buf.len() >= 8 {
         let stage = u32::from_ne_bytes(rep_buf[..4].try_into().unwrap());
         let errno = i32::from_ne_bytes(rep_buf[4..8].try_into().unwrap());
-        return Err(Error::Spawn(spawn::Stage::describe(stage, errno)));
+        return Err(Error::Start { stage, errno });
     }
     let ending = match (ending, exit) {
         (Some(e), None) => {
