@@ -25,7 +25,7 @@ const KINDS = [
   },
   {
     name: 'flood',
-    opts: () => ({ script: 'const s = "x".repeat(65536); for (let k = 0; k < 64; k++) process.stdout.write(s); export default 1' }),
+    opts: () => ({ script: 'export default () => { const s = "x".repeat(65536); for (let k = 0; k < 160; k++) process.stdout.write(s); return 1; };' }),
     ok: (r) => r.outputTruncated === true && typeof r.error === 'string',
   },
   {
@@ -68,8 +68,10 @@ async function soak(sc, { count, concurrency, timeoutMs = 60000 }) {
       const r = await sc.runEsmScript({ timeoutMs, ...kind.opts(i) }).catch((e) => e);
       byKind[kind.name] = (byKind[kind.name] || 0) + 1;
       if (r instanceof Error || !kind.ok(r, i)) {
-        if (wrong.length < 20) wrong.push({ i, kind: kind.name, r: r instanceof Error ? String(r) : { ...r, sandbox: undefined } });
-        else wrong.push(null);
+        // A summary only: holding whole results would weigh on the RSS
+        // this measures.
+        const brief = r instanceof Error ? String(r) : JSON.stringify({ ...r, sandbox: undefined }).slice(0, 300);
+        wrong.push(wrong.length < 20 ? { i, kind: kind.name, r: brief } : null);
       }
     }
   }

@@ -196,6 +196,13 @@ impl Capture {
         } else {
             (&mut self.out, self.max.saturating_sub(used))
         };
+        // Grow by doubling, but never past the budget: a capture near the
+        // budget must not hold a buffer of twice its size.
+        let need = buf.len() + chunk.len().min(room + 4);
+        if need > buf.capacity() {
+            let want = (buf.capacity() * 2).max(need).min(self.max + 4).max(need);
+            buf.reserve_exact(want - buf.len());
+        }
         if chunk.len() <= room {
             buf.extend_from_slice(chunk);
             return true;
@@ -210,6 +217,39 @@ impl Capture {
         buf.truncate(keep);
         self.full = true;
         false
+    }
+}
+
+/// Runs being supervised now.
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts a supervised run; when the last one ends, freed memory goes back
+/// to the system. Output buffers of a burst (up to the output budget per
+/// run) are freed into the allocator's arenas, which glibc keeps: without a
+/// trim the host's RSS stays at the burst's peak.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            trim_heap();
+        }
+    }
+}
+
+/// Returns free heap memory to the system (glibc; a no-op elsewhere).
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory the allocator holds free.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -282,6 +322,7 @@ pub async fn supervise_with_grace(
     limits: Limits,
     grace_after_exit: Duration,
 ) -> Result<Outcome, Error> {
+    let _counted = InFlight::enter();
     let RawChild {
         pid,
         pidfd,
