@@ -107,13 +107,21 @@ describe('host lifecycle: nothing left behind', () => {
 
   test('process.exit() right after a run, while the pool boots its replacements', { timeout: 120000 }, async () => {
     const tmp = freshTmp();
+    const marked = () => staging(tmp).filter((n) => fs.existsSync(path.join(tmp, n, '.scriptcage-owner')));
     for (let i = 0; i < 3; i++) {
       const tag = `lc-${token()}`;
       const r = await host('exit', tmp, tag).done;
       assert.equal(r.code, 0, r.err);
-      assert.deepEqual(staging(tmp), [], `round ${i}`);
+      assert.deepEqual(marked(), [], `round ${i}`);
       await noProcessesSoon(tag);
     }
+    // Rarely (seen with Bun hosts under `bun test`) an empty directory
+    // without a marker remains: it goes with the next host's first run once
+    // it is older than any creation in progress (2 s).
+    await delay(2500);
+    const r = await host('cold', tmp, `lc-${token()}`).done;
+    assert.match(r.out, /result 42/, r.err);
+    assert.deepEqual(staging(tmp), []);
   });
 
   test('SIGKILL: the processes are gone at once, the directory after the next host\'s first run', { timeout: 120000 }, async () => {

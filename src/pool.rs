@@ -79,8 +79,21 @@ impl Warm {
 impl Drop for Warm {
     fn drop(&mut self) {
         // An unused pooled process is killed and reaped with its entry.
+        // Through its pidfd: `alive()` may have reaped it already, and its
+        // pid may belong to another process by now.
         if let Some(c) = self.child.take() {
-            unsafe { libc::kill(c.pid, libc::SIGKILL) };
+            use std::os::fd::AsRawFd;
+            // SAFETY: pidfd_send_signal on a pidfd this entry owns; no
+            // siginfo is passed.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    c.pidfd.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0u32,
+                )
+            };
             spawn::reap(&c.pidfd);
         }
     }

@@ -20,6 +20,10 @@ use std::sync::{Mutex, OnceLock};
 /// Name of the marker file inside every staging directory.
 pub const MARKER: &str = ".scriptcage-owner";
 
+/// Age from which an empty, unmarked staging directory counts as
+/// abandoned (see [`sweep`]).
+pub const EMPTY_DIR_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Name prefixes of staging directories (`.scriptcage-` is used under a
 /// `resolutionRoot`, `scriptcage-sh-` by the shell runner).
 pub const PREFIXES: &[&str] = &["scriptcage-", ".scriptcage-"];
@@ -131,9 +135,17 @@ pub fn owner_is_dead(owner: &Owner, me: &Owner, alive: impl Fn(u32, u64) -> bool
     !alive(owner.pid, owner.start)
 }
 
-fn registry() -> &'static Mutex<HashSet<PathBuf>> {
-    static R: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
-    R.get_or_init(|| Mutex::new(HashSet::new()))
+/// This host's staging directories, and whether the host is exiting.
+#[derive(Default)]
+struct Registry {
+    dirs: HashSet<PathBuf>,
+    /// Set by [`remove_all`]: no directory is created after it.
+    closed: bool,
+}
+
+fn registry() -> &'static Mutex<Registry> {
+    static R: OnceLock<Mutex<Registry>> = OnceLock::new();
+    R.get_or_init(|| Mutex::new(Registry::default()))
 }
 
 fn swept() -> &'static Mutex<HashSet<PathBuf>> {
@@ -161,7 +173,7 @@ impl Dir {
 
 impl Drop for Dir {
     fn drop(&mut self) {
-        lock(registry()).remove(&self.path);
+        lock(registry()).dirs.remove(&self.path);
         drop(self.inner.take());
     }
 }
@@ -171,9 +183,17 @@ impl Drop for Dir {
 /// dead hosts in it are removed first.
 pub fn create(parent: &Path, prefix: &str) -> io::Result<Dir> {
     sweep_once(parent);
+    // Created and registered under the lock that `remove_all` takes: a
+    // directory made while the host exits (a pooled process still being
+    // prepared on another thread) is either removed or never made.
+    let mut reg = lock(registry());
+    if reg.closed {
+        return Err(io::Error::other("the host is exiting"));
+    }
     let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(parent)?;
     let path = dir.path().to_path_buf();
-    lock(registry()).insert(path.clone());
+    reg.dirs.insert(path.clone());
+    drop(reg);
     let staged = Dir {
         inner: Some(dir),
         path,
@@ -222,6 +242,21 @@ pub fn sweep(parent: &Path, me: &Owner, alive: impl Fn(u32, u64) -> bool) -> usi
         let marker = path.join(MARKER);
         match std::fs::symlink_metadata(&marker) {
             Ok(m) if m.is_file() && m.uid() == euid => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // An empty directory of this uid, older than any creation
+                // in progress (a host writes its marker right after the
+                // mkdir): left by a host that died in between. `rmdir`
+                // removes it only while it is still empty.
+                let old = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= EMPTY_DIR_MIN_AGE);
+                if meta.uid() == euid && old && std::fs::remove_dir(&path).is_ok() {
+                    removed += 1;
+                }
+                continue;
+            }
             _ => continue,
         }
         let Some(owner) = std::fs::read_to_string(&marker)
@@ -238,19 +273,59 @@ pub fn sweep(parent: &Path, me: &Owner, alive: impl Fn(u32, u64) -> bool) -> usi
 }
 
 /// Removes every staging directory of this host that still exists (the
-/// host is exiting: runs in flight are being killed with it). Returns how
-/// many were removed.
+/// host is exiting: runs in flight are being killed with it); no directory
+/// is created afterwards. Returns how many were removed.
 pub fn remove_all() -> usize {
-    let paths: Vec<PathBuf> = lock(registry()).drain().collect();
-    paths
-        .iter()
-        .filter(|p| std::fs::remove_dir_all(p).is_ok())
-        .count()
+    let paths: Vec<PathBuf> = {
+        let mut reg = lock(registry());
+        reg.closed = true;
+        reg.dirs.drain().collect()
+    };
+    paths.iter().filter(|p| remove_while_in_use(p)).count()
+}
+
+/// Removes a staging directory that another thread of this host may still
+/// be writing into (a pooled process being prepared while the host exits).
+/// It is first renamed, so that later writes through its path fail, then
+/// emptied and removed, with the marker last: whatever a write in progress
+/// still adds is retried, and a remnant left by the end of the process is
+/// still marked, for the next host's sweep.
+fn remove_while_in_use(path: &Path) -> bool {
+    let gone = match path.file_name().and_then(|n| n.to_str()) {
+        Some(name) => path.with_file_name(format!("{name}-gone")),
+        None => return false,
+    };
+    let target = if std::fs::rename(path, &gone).is_ok() {
+        gone
+    } else {
+        path.to_path_buf()
+    };
+    for _ in 0..50 {
+        if let Ok(entries) = std::fs::read_dir(&target) {
+            for e in entries.flatten() {
+                if e.file_name() == MARKER {
+                    continue;
+                }
+                let p = e.path();
+                match e.file_type() {
+                    Ok(t) if t.is_dir() => drop(std::fs::remove_dir_all(&p)),
+                    _ => drop(std::fs::remove_file(&p)),
+                }
+            }
+        }
+        let _ = std::fs::remove_file(target.join(MARKER));
+        match std::fs::remove_dir(&target) {
+            Ok(()) => return true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return true,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+        }
+    }
+    false
 }
 
 /// Number of staging directories of this host that exist now.
 pub fn live_count() -> usize {
-    lock(registry()).len()
+    lock(registry()).dirs.len()
 }
 
 #[cfg(test)]
@@ -339,14 +414,24 @@ mod tests {
         let d_live = mk("scriptcage-live", Some(live.to_marker()));
         let d_mine = mk("scriptcage-sh-mine", Some(m.to_marker()));
         let d_unmarked = mk("scriptcage-unmarked", None);
+        // Empty and unmarked: removed once old enough, never when fresh.
+        let d_empty_fresh = parent.path().join("scriptcage-empty");
+        std::fs::create_dir(&d_empty_fresh).unwrap();
+        let d_empty_old = parent.path().join("scriptcage-empty-old");
+        std::fs::create_dir(&d_empty_old).unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::open(&d_empty_old)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
         let d_junk = mk("scriptcage-junk", Some("not a marker".into()));
         let d_other_name = mk("other-dead", Some(dead.to_marker()));
         // A symlink named like a staging directory is not followed.
         let target = mk("target", Some(dead.to_marker()));
         std::os::unix::fs::symlink(&target, parent.path().join("scriptcage-link")).unwrap();
         let n = sweep(parent.path(), &m, |pid, start| pid == 8 && start == m.start);
-        assert_eq!(n, 2);
-        assert!(!d_dead.exists() && !d_dead_rr.exists());
+        assert_eq!(n, 3);
+        assert!(!d_dead.exists() && !d_dead_rr.exists() && !d_empty_old.exists());
         for d in [
             &d_live,
             &d_mine,
@@ -365,10 +450,10 @@ mod tests {
         let d = create(parent.path(), "scriptcage-t-").unwrap();
         let text = std::fs::read_to_string(d.path().join(MARKER)).unwrap();
         assert_eq!(Owner::from_marker(&text).as_ref(), Some(this_host()));
-        assert!(lock(registry()).contains(d.path()));
+        assert!(lock(registry()).dirs.contains(d.path()));
         let p = d.path().to_path_buf();
         drop(d);
         assert!(!p.exists());
-        assert!(!lock(registry()).contains(&p));
+        assert!(!lock(registry()).dirs.contains(&p));
     }
 }

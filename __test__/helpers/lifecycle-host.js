@@ -13,6 +13,7 @@
 //   exit       one quick run with the pool on, then process.exit() at once
 //              (the pool's replacements are still booting)
 //   quick      one quick run (the "next host"), print its result
+//   cold       the same with the pool off (it stages nothing in the background)
 
 const path = require('node:path');
 const sc = require(path.join(__dirname, '..', '..', 'js', 'index.js'));
@@ -63,6 +64,9 @@ async function quick() {
     await sc.runEsmScript({ script: 'export default 1', timeoutMs: 60000 });
     process.exit(0);
   } else if (mode === 'quick') {
+    await quick();
+  } else if (mode === 'cold') {
+    sc.configureRunner({ warmProcesses: 0 });
     await quick();
   } else {
     throw new Error(`unknown mode ${mode}`);
