@@ -173,4 +173,4 @@ export declare function closeRunner(): Promise<void>;
  * demand allows above `warmProcesses` (runs that found the pool empty raise
  * it, up to twice the cores; each quiet 10 s lowers it by one).
  */
-export declare function runnerStats(): { warmProcesses: number; idle: number; idlePids: number[]; burst: number };
+export declare function runnerStats(): { warmProcesses: number; idle: number; idlePids: number[]; burst: number; /** Staging directories of this host that exist now. */ stagingDirs: number };

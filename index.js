@@ -843,6 +843,7 @@ module.exports.CORRELATION_ID_LENGTH = nativeBinding.CORRELATION_ID_LENGTH
 module.exports.correlationIdPattern = nativeBinding.correlationIdPattern
 module.exports.fillCorrelationIds = nativeBinding.fillCorrelationIds
 module.exports.getSandboxPolicyNative = nativeBinding.getSandboxPolicyNative
+module.exports.hostExitCleanupNative = nativeBinding.hostExitCleanupNative
 module.exports.isAcceptableCorrelationId = nativeBinding.isAcceptableCorrelationId
 module.exports.isValidHelperName = nativeBinding.isValidHelperName
 module.exports.normaliseUserScript = nativeBinding.normaliseUserScript

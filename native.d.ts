@@ -53,8 +53,6 @@ export interface EsmRunInput {
   isBun: boolean
   /** Id under which `cancelRun` can abort this run. */
   runId?: number
-  /** `"js"`, `"ts"` or `"auto"`; absent means `"auto"`. */
-  language?: string
 }
 
 /** What the JavaScript layer turns into an `EsmScriptRunResult`. */
@@ -82,6 +80,13 @@ export declare function fillCorrelationIds(version: number, target: Buffer, coun
 export declare function getSandboxPolicyNative(): string
 
 /**
+ * The host is going away (`exit`, a fatal signal or exception): kills the
+ * idle pooled processes and removes every staging directory of this host,
+ * in flight or not. Returns how many directories were removed.
+ */
+export declare function hostExitCleanupNative(): number
+
+/**
  * True when `id` is an acceptable incoming correlation id (the strict rule).
  * The JavaScript layer decides with the compiled pattern instead; this is the
  * reference the tests and the benchmark compare it with.
@@ -96,13 +101,6 @@ export declare function isValidHelperName(name: string): boolean
  * surrogates survive, as they do in the original.
  */
 export declare function normaliseUserScript(userScript: string): string
-
-/**
- * The module source a run would stage for `script` under `language`
- * (normalised, type-stripped as the language says), or the error the run
- * would report. Used by the benchmark and the tests.
- */
-export declare function prepareModuleSourceNative(script: string, language?: string | undefined | null): string
 
 /**
  * `rewriteHelperImports({ userScript, helperModuleName, helperUrl })`,
@@ -121,8 +119,11 @@ export interface RunnerStats {
   warmProcesses: number
   idle: number
   idlePids: Array<number>
-  /** Idle processes allowed above `warmProcesses` by recent demand. */
-  burst: number
+  /**
+   * Staging directories of this host that exist now (runs in flight and
+   * idle pooled processes).
+   */
+  stagingDirs: number
 }
 
 /** `runnerStats()`. */

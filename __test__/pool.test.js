@@ -202,7 +202,7 @@ async function waitAllDead(ids, what, ms = 5000) {
 describe('warm pool configuration', () => {
   test('runnerStats() has the documented shape', () => {
     const s = stats();
-    assert.deepEqual(Object.keys(s).sort(), ['burst', 'idle', 'idlePids', 'warmProcesses']);
+    assert.deepEqual(Object.keys(s).sort(), ['burst', 'idle', 'idlePids', 'stagingDirs', 'warmProcesses']);
     assert.equal(typeof s.burst, 'number');
     assert.equal(typeof s.warmProcesses, 'number');
     assert.equal(typeof s.idle, 'number');
@@ -407,7 +407,7 @@ for (const profile of PROFILES) {
         assert.equal(await run('export default 4').then((r) => r.result), 4);
         assert.equal(stats().idle, 0);
         await sleep(500);
-        assert.deepEqual(stats(), { warmProcesses: 0, idle: 0, idlePids: [], burst: 0 });
+        assert.deepEqual(stats(), { warmProcesses: 0, idle: 0, idlePids: [], burst: 0, stagingDirs: 0 });
         // Nothing started by the runner is left: no child of this process
         // is a scriptcage init (they carry the spawner thread's name).
         assert.deepEqual(runnerChildren(), []);

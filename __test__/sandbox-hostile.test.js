@@ -407,6 +407,50 @@ for (const runner of RUNNERS) {
         }
       });
     }
+
+    // A runtime, a staging parent or a resolution root under /tmp (as with
+    // a checkout cloned under /tmp) appears in the run's private /tmp as a
+    // chain of directories leading to its mount point. Those directories
+    // mirror host paths, so they are read-only: a write there would land in
+    // the private copy and look, from inside, like a write to the host path.
+    // Pinned here with a resolution root under /tmp, whatever the path of
+    // this checkout; with `inherit` a root host's script owns them.
+    for (const profile of CONTAINED) {
+      for (const privilege of ['drop-to-uid', 'inherit']) {
+        test(`[${profile}, privilege ${privilege}] directories that exist only on the way to a mount point are read-only`, LONG, async () => {
+          useProfile(profile, { privilege: { mode: privilege } });
+          const rr = fs.realpathSync(fs.mkdtempSync('/tmp/scriptcage-test-mountpoint-'));
+          try {
+            fs.chmodSync(rr, 0o755);
+            fs.mkdirSync(path.join(rr, 'node_modules'));
+            fs.mkdirSync(path.join(rr, 'work'));
+            fs.chmodSync(path.join(rr, 'work'), 0o777);
+            const tag = token();
+            const targets = [path.join(rr, `pwned-${tag}`), path.join(rr, 'node_modules', `pwned-${tag}`), `/dev/pwned-${tag}`];
+            const e = await esm(
+              `import fs from 'node:fs';
+               export default (ctx) => ctx.files.map((f) => { try { fs.writeFileSync(f, 'pwned'); return 'WROTE ' + f; } catch (err) { return 'ERR ' + err.code; } })
+                 .concat((() => { try { fs.writeFileSync('/tmp/ok-' + ctx.tag, 'x'); return ['TMP-OK']; } catch (err) { return ['TMP ' + err.code]; } })());`,
+              { context: { files: targets, tag }, resolutionRoot: rr },
+            );
+            assert.equal(e.error, undefined, e.error);
+            assert.deepEqual(e.result.slice(0, 3).map((l) => l.split(' ')[0]), ['ERR', 'ERR', 'ERR'], JSON.stringify(e.result));
+            assert.equal(e.result[3], 'TMP-OK', 'the private /tmp stays writable');
+            expectEnforced(e, 'filesystem', true);
+            // The shell runner with a caller's cwd under /tmp: the cwd is
+            // bound read-write, the directory around it is not.
+            const r = await sh(`echo x > ../pwned-${tag} 2>/dev/null && echo WROTE-PARENT; echo x > inside-${tag} && echo WROTE-CWD`, { cwd: path.join(rr, 'work') });
+            assert.equal(r.stdout, 'WROTE-CWD', r.stderr);
+            assert.ok(fs.existsSync(path.join(rr, 'work', `inside-${tag}`)), 'the cwd is the host directory');
+            for (const f of targets) assert.ok(!fs.existsSync(f), `${f} reached the host`);
+            assert.ok(!fs.existsSync(path.join(rr, `pwned-${tag}`)));
+          } finally {
+            removeTree(rr);
+            restoreDefaultPolicy();
+          }
+        });
+      }
+    }
   });
 
   describe(`hostile: a grandchild that survives via setsid + detach (${runner})`, () => {

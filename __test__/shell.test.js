@@ -240,31 +240,40 @@ for (const profile of ['off', 'standard']) {
         }
       });
 
-      if (profile === 'standard' && IS_ROOT) {
-        test('a cwd the unprivileged script uid cannot enter fails cleanly (no hang, no crash)', LONG, async () => {
+      if (profile !== 'off' && IS_ROOT) {
+        test('a cwd the script\'s uid cannot enter rejects with a TypeError that names cwd and says why', LONG, async () => {
           use();
           const dir = tempDir('cwd0700', 0o700);
           try {
-            let outcome;
-            try {
-              const r = await within(30000, runShellScript({ script: 'pwd', timeoutMs: 10000, cwd: dir }), 'run');
-              outcome = { resolved: r };
-            } catch (e) {
-              outcome = { rejected: e };
-            }
-            if (outcome.rejected) {
-              assert.ok(outcome.rejected instanceof Error);
-              assert.match(outcome.rejected.message, /working directory|cwd/i);
-            } else {
-              // Either it worked, or it was reported as a failed run.
-              const r = outcome.resolved;
-              assert.ok(r.exitCode === 0 ? r.stdout === dir : r.stderr.length > 0, JSON.stringify(r));
-            }
+            const e = await within(30000, runShellScript({ script: 'pwd', timeoutMs: 10000, cwd: dir }), 'run').then(
+              (r) => assert.fail(`resolved: ${JSON.stringify(r)}`),
+              (err) => err,
+            );
+            assert.ok(e instanceof TypeError, String(e));
+            assert.match(e.message, /^cwd: /);
+            assert.match(e.message, /cannot be entered by the script's uid \d+: Permission denied/);
+            // The directory is kept, the staging directory is not.
+            assert.ok(fs.existsSync(dir));
           } finally {
             removeTree(dir);
           }
         });
       }
+
+      test('cwd "/": a TypeError naming cwd under a sandboxed filesystem, the host root under off', LONG, async () => {
+        use();
+        const sandboxed = profile !== 'off' && scriptcage.sandboxCapabilities().userNamespaces;
+        const run = within(30000, runShellScript({ script: 'pwd', timeoutMs: 10000, cwd: '/' }), 'run');
+        if (sandboxed) {
+          const e = await run.then((r) => assert.fail(`resolved: ${JSON.stringify(r)}`), (err) => err);
+          assert.ok(e instanceof TypeError, String(e));
+          assert.match(e.message, /^cwd: "\/" cannot be the working directory of a run with a sandboxed filesystem/);
+        } else {
+          const r = await run;
+          assert.equal(r.exitCode, 0, r.stderr);
+          assert.equal(r.stdout, '/');
+        }
+      });
 
       test('without cwd: a per-run scratch directory, removed afterwards', LONG, async () => {
         use();

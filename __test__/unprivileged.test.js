@@ -4,9 +4,12 @@
 // shell.test.js as an unprivileged user (uid/gid 65534 by default, or
 // SCRIPTCAGE_TEST_UNPRIVILEGED_UID/GID), with the current runtime's test
 // runner (`node --test` or `bun test`) and HOME/TMPDIR in a temp directory
-// that user owns. The files are used in place: when that user cannot read
-// them, the test fails and says which path is unreadable (nothing is
-// copied). Skips, saying why, when not root or when setpriv is missing.
+// that user owns. The re-run uses a copy of the package and its tests
+// under /tmp (and, under Bun, a copy of the bun binary there): the suites
+// must pass from any checkout path, and a checkout under /tmp is the one
+// that shows in the sandbox's private /tmp. The first test checks that
+// the user can also read the checkout in place, and says which path is
+// unreadable. Skips, saying why, when not root or when setpriv is missing.
 //
 // Runs under `node --test` and `bun test`.
 
@@ -38,9 +41,40 @@ const skipReason = !IS_ROOT
     : null;
 
 const homes = [];
+let copy = null;
 after(() => {
   for (const h of homes) removeTree(h);
+  if (copy) removeTree(copy.root);
 });
+
+/**
+ * A copy of what the re-run needs (package files, the addon, the tests and,
+ * under Bun, the runtime) in a fresh directory under /tmp, readable by all.
+ */
+function checkoutUnderTmp() {
+  if (copy) return copy;
+  const dir = fs.realpathSync(fs.mkdtempSync('/tmp/scriptcage-test-checkout-'));
+  fs.chmodSync(dir, 0o755);
+  for (const name of ['package.json', 'index.js', 'js', '__test__', 'scriptcage.linux-x64-gnu.node']) {
+    fs.cpSync(path.join(root, name), path.join(dir, name), { recursive: true });
+  }
+  let exec = process.execPath;
+  if (IS_BUN) {
+    const bin = path.join(dir, 'node_modules', 'bun', 'bin');
+    fs.mkdirSync(bin, { recursive: true });
+    exec = path.join(bin, path.basename(process.execPath));
+    fs.copyFileSync(process.execPath, exec);
+    fs.chmodSync(exec, 0o755);
+  }
+  const chmodTree = (p) => {
+    const st = fs.statSync(p);
+    fs.chmodSync(p, st.isDirectory() || st.mode & 0o100 ? 0o755 : 0o644);
+    if (st.isDirectory()) for (const e of fs.readdirSync(p)) chmodTree(path.join(p, e));
+  };
+  chmodTree(dir);
+  copy = { root: dir, tests: path.join(dir, '__test__'), exec };
+  return copy;
+}
 
 /** Command prefix that runs as the unprivileged user with a clean env. */
 function asUser(home) {
@@ -94,13 +128,14 @@ function unreadable(home) {
 }
 
 function runAsUser(file, home) {
-  const target = path.join(__dirname, file);
+  const c = checkoutUnderTmp();
+  const target = path.join(c.tests, file);
   const args = IS_BUN
-    ? [process.execPath, 'test', '--timeout', '600000', target]
-    : [process.execPath, '--test', '--test-concurrency=1', '--test-reporter=tap', target];
+    ? [c.exec, 'test', '--timeout', '600000', target]
+    : [c.exec, '--test', '--test-concurrency=1', '--test-reporter=tap', target];
   const cmd = [...asUser(home), ...args];
   return new Promise((resolve) => {
-    const child = spawn(cmd[0], cmd.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd[0], cmd.slice(1), { cwd: c.root, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (c) => (out += c));
     child.stderr.setEncoding('utf8').on('data', (c) => (out += c));
@@ -128,7 +163,7 @@ describe(`unprivileged re-run (uid ${UID}, ${IS_BUN ? 'bun test' : 'node --test'
   });
 
   for (const file of FILES) {
-    test(`${file} passes as uid ${UID}`, { skip: skipReason || false, timeout: 960000 }, async () => {
+    test(`${file} passes as uid ${UID}, from a copy of the checkout under /tmp`, { skip: skipReason || false, timeout: 960000 }, async () => {
       const home = userHome();
       const bad = unreadable(home);
       assert.deepEqual(bad, [], `uid ${UID} cannot read ${bad.join(', ')}: not re-running ${file}`);

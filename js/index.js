@@ -13,15 +13,7 @@ const SAFE_HOST_KEYS = native.safeHostEnvKeys();
 
 let nextRunId = 1;
 
-// Idle pooled processes die with the host anyway (parent-death signal);
-// closing the pool on exit also removes their staging directories.
-process.on('exit', () => {
-  try {
-    native.closeRunnerNative();
-  } catch {
-    // Exiting: nothing useful to report.
-  }
-});
+const { installExitHooks } = require('./lifecycle.js');
 
 function fail(field, message) {
   return new TypeError(`${field}: ${message}`);
@@ -91,6 +83,7 @@ function checkSignal(signal) {
 
 // Runs `start(runId)` with the signal wired to the native cancel.
 async function withSignal(signal, start) {
+  installExitHooks();
   const runId = nextRunId++;
   if (nextRunId > 0xfffffff0) nextRunId = 1;
   const onAbort = () => native.cancelRun(runId);

@@ -15,6 +15,15 @@ pub enum Error {
     },
     /// The runtime process could not be started.
     Spawn(String),
+    /// The child failed at a stage of its set-up before `exec`; `stage` and
+    /// `errno` as reported on its failure channel (see
+    /// `process::spawn::Stage`).
+    Start {
+        /// The `Stage` number.
+        stage: u32,
+        /// The errno at that stage.
+        errno: i32,
+    },
     /// Staging the run's files failed.
     Io(std::io::Error),
 }
@@ -34,6 +43,11 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidInput { field, message } => write!(f, "{field}: {message}"),
             Error::Spawn(m) => write!(f, "scriptcage: could not start the script process: {m}"),
+            Error::Start { stage, errno } => write!(
+                f,
+                "scriptcage: could not start the script process: {}",
+                crate::process::spawn::Stage::describe(*stage, *errno)
+            ),
             Error::Io(e) => write!(f, "scriptcage: could not stage the script: {e}"),
         }
     }

@@ -12,6 +12,7 @@ pub mod process;
 pub mod runtime;
 pub mod sandbox;
 pub mod shell;
+pub mod staging;
 pub mod text;
 
 use napi::bindgen_prelude::{PromiseRaw, Utf16String};
@@ -209,6 +210,9 @@ pub struct RunnerStats {
     pub idle_pids: Vec<i32>,
     /// Idle processes allowed above `warmProcesses` by recent demand.
     pub burst: u32,
+    /// Staging directories of this host that exist now (runs in flight and
+    /// idle pooled processes).
+    pub staging_dirs: u32,
 }
 
 /// `runnerStats()`.
@@ -219,7 +223,17 @@ pub fn runner_stats() -> RunnerStats {
         idle: pool::idle_count() as u32,
         idle_pids: pool::idle_pids(),
         burst: pool::burst() as u32,
+        staging_dirs: staging::live_count() as u32,
     }
+}
+
+/// The host is going away (`exit`, a fatal signal or exception): kills the
+/// idle pooled processes and removes every staging directory of this host,
+/// in flight or not. Returns how many directories were removed.
+#[napi(js_name = "hostExitCleanupNative")]
+pub fn host_exit_cleanup() -> u32 {
+    pool::close();
+    staging::remove_all() as u32
 }
 
 /// `getSandboxPolicy()` as JSON.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::error::Error;
 use crate::esm::run::{limit_error, validate_timeout};
+use crate::process::spawn::Stage;
 use crate::process::{self, cancel::Cancel, Ending, Launch, Limits};
 use crate::sandbox::{self, caps, plan, policy::FsMode};
 use crate::text::{decode_output, js_trim};
@@ -117,11 +118,15 @@ pub async fn run_shell(
     }
 
     let tmp_parent = crate::env::temp_dir(&req.host_env);
-    let dir = tempfile::Builder::new()
-        .prefix("scriptcage-sh-")
-        .tempdir_in(&tmp_parent)?;
+    let dir = crate::staging::create(&tmp_parent, "scriptcage-sh-")?;
     let base = std::fs::canonicalize(dir.path())?;
     let sandboxed_fs = policy.enabled && caps.user_namespaces && policy.filesystem != FsMode::Off;
+    if sandboxed_fs && cwd.as_deref() == Some(std::path::Path::new("/")) {
+        return Err(Error::invalid(
+            "cwd",
+            "\"/\" cannot be the working directory of a run with a sandboxed filesystem: the host's root directory is never bound into the sandbox (use a directory below it, or leave cwd out for a private scratch directory)",
+        ));
+    }
     let root_dir = base.join("root");
     let work_dir = base.join("work");
     std::fs::create_dir(&work_dir)?;
@@ -152,6 +157,14 @@ pub async fn run_shell(
         std::os::unix::fs::chown(&base, Some(uid), Some(gid))?;
     }
     let sandbox_json = p.report.to_json(&policy, &caps.platform).to_string();
+    // The uid the script runs as, for the message when it cannot enter cwd.
+    // SAFETY: geteuid has no preconditions.
+    let run_uid = p
+        .isolation
+        .ids
+        .map(|(u, _)| u)
+        .unwrap_or_else(|| unsafe { libc::geteuid() });
+    let caller_cwd = cwd.clone();
     let run_cwd = p.cwd.clone().or(cwd).unwrap_or(work_dir);
     let args = [
         std::ffi::OsStr::new("-c"),
@@ -168,7 +181,18 @@ pub async fn run_shell(
     )
     .await;
     drop(dir);
-    let outcome = outcome?;
+    let outcome = match (outcome, caller_cwd) {
+        (Err(Error::Start { stage, errno }), Some(c)) if stage == Stage::Chdir as u32 => {
+            return Err(Error::invalid(
+                "cwd",
+                format!(
+                    "{c:?} cannot be entered by the script's uid {run_uid}: {} (the directory must grant that uid search permission; leave cwd out for a private scratch directory)",
+                    std::io::Error::from_raw_os_error(errno)
+                ),
+            ))
+        }
+        (o, _) => o?,
+    };
 
     let mut reply = ShellReply {
         exit_code: -1,

@@ -287,9 +287,7 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
     } else {
         "scriptcage-"
     };
-    let dir = tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir_in(&tmp_parent)?;
+    let dir = crate::staging::create(&tmp_parent, prefix)?;
     let base = std::fs::canonicalize(dir.path())?;
     let user_path = stage_user_files(&base, &source, helper)?;
     let runner_path = base.join("runner.mjs");
@@ -484,10 +482,15 @@ fn reply_from(outcome: process::Outcome, ctx: &RunCtx<'_>, sandbox_json: String)
     reply
 }
 
+/// Gives a staging tree to the sandbox uid, except the owner marker, which
+/// stays the host's (see `crate::staging`).
 pub(crate) fn chown_tree(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
     std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
+        if entry.file_name() == crate::staging::MARKER {
+            continue;
+        }
         if entry.file_type()?.is_dir() {
             chown_tree(&entry.path(), uid, gid)?;
         } else {

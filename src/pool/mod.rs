@@ -57,7 +57,7 @@ pub struct Warm {
     /// The started process (stdin is the job pipe).
     pub child: Option<RawChild>,
     /// The staging directory (removed on drop).
-    pub dir: tempfile::TempDir,
+    pub dir: crate::staging::Dir,
     /// Canonical path of `dir`.
     pub base: PathBuf,
     /// The readiness channel: the runner writes `a` once it has read its
@@ -83,8 +83,21 @@ impl Warm {
 impl Drop for Warm {
     fn drop(&mut self) {
         // An unused pooled process is killed and reaped with its entry.
+        // Through its pidfd: `alive()` may have reaped it already, and its
+        // pid may belong to another process by now.
         if let Some(c) = self.child.take() {
-            unsafe { libc::kill(c.pid, libc::SIGKILL) };
+            use std::os::fd::AsRawFd;
+            // SAFETY: pidfd_send_signal on a pidfd this entry owns; no
+            // siginfo is passed.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    c.pidfd.as_raw_fd(),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0u32,
+                )
+            };
             spawn::reap(&c.pidfd);
         }
     }
@@ -456,10 +469,7 @@ async fn prepare(
     } else {
         "scriptcage-"
     };
-    let dir = tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir_in(&key.parent)
-        .ok()?;
+    let dir = crate::staging::create(&key.parent, prefix).ok()?;
     let base = std::fs::canonicalize(dir.path()).ok()?;
     // The same file name as a cold run's runner: it shows in
     // `process.argv[1]`, in stack frames and in the staging directory's

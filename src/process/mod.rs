@@ -249,6 +249,13 @@ impl Capture {
         } else {
             (&mut self.out, self.max.saturating_sub(used))
         };
+        // Grow by doubling, but never past the budget: a capture near the
+        // budget must not hold a buffer of twice its size.
+        let need = buf.len() + chunk.len().min(room + 4);
+        if need > buf.capacity() {
+            let want = (buf.capacity() * 2).max(need).min(self.max + 4).max(need);
+            buf.reserve_exact(want - buf.len());
+        }
         if chunk.len() <= room {
             buf.extend_from_slice(chunk);
             return true;
@@ -263,6 +270,39 @@ impl Capture {
         buf.truncate(keep);
         self.full = true;
         false
+    }
+}
+
+/// Runs being supervised now.
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts a supervised run; when the last one ends, freed memory goes back
+/// to the system. Output buffers of a burst (up to the output budget per
+/// run) are freed into the allocator's arenas, which glibc keeps: without a
+/// trim the host's RSS stays at the burst's peak.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            trim_heap();
+        }
+    }
+}
+
+/// Returns free heap memory to the system (glibc; a no-op elsewhere).
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory the allocator holds free.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -287,30 +327,12 @@ pub async fn run(launch: Launch, limits: Limits) -> Result<Outcome, Error> {
 /// script left no `exit`/`beforeExit` listener).
 pub const DONE: u8 = b'd';
 
-/// Reads whatever is already in a pipe, without waiting; false once the
-/// budget is hit.
-///
-/// A raw `read(2)`, not tokio's `try_read`: that one answers "would block"
-/// from the reactor's cached readiness, before it has seen data that is
-/// already in the pipe.
-fn drain_now(rx: &pipe::Receiver, cap: &mut Capture, to_err: bool, buf: &mut [u8]) -> bool {
-    use std::os::fd::AsRawFd;
-    loop {
-        // SAFETY: reading into our own buffer from a descriptor we own.
-        let n = unsafe { libc::read(rx.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n > 0 {
-            if !cap.push(to_err, &buf[..n as usize]) {
-                return false;
-            }
-            continue;
-        }
-        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
-        }
-        // End of file, or EAGAIN: nothing more is there.
-        return true;
-    }
-}
+/// How long the output pipes may stay open once the run's init has been
+/// reaped. By then every process of the run is gone (the kernel killed its
+/// PID namespace, or the init swept its subtree), so a write end that is
+/// still open is held by a process outside the run: it may hold the reply
+/// up this long, never longer. Data already in a pipe is read regardless.
+pub const OUTSIDE_HOLDER_GRACE: Duration = Duration::from_secs(2);
 
 /// Supervises an already started child until its run ends (used directly
 /// for pre-started pool processes, whose timeout counts from dispatch).
@@ -326,6 +348,59 @@ pub async fn supervise(
     limits: Limits,
     done: Option<pipe::Receiver>,
 ) -> Result<Outcome, Error> {
+    supervise_with_grace(child, limits, done, OUTSIDE_HOLDER_GRACE).await
+}
+
+/// What a non-blocking drain of one pipe found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drained {
+    /// Empty now, but a writer still holds it open.
+    Open,
+    /// End of file (or an error): nothing more will come.
+    Closed,
+    /// The sink refused more (the output budget is spent).
+    Full,
+}
+
+/// Reads everything `fd` holds right now, without waiting. A direct
+/// `read(2)` on the non-blocking descriptor, not the reactor's cached
+/// readiness: a host starved of CPU may not have seen the readiness event
+/// yet, and the bytes are in the pipe all the same.
+fn drain_now(
+    fd: &impl std::os::fd::AsRawFd,
+    buf: &mut [u8],
+    mut sink: impl FnMut(&[u8]) -> bool,
+) -> Drained {
+    loop {
+        // SAFETY: `buf` is valid for writes of `buf.len()` bytes and the
+        // descriptor is owned by the caller's receiver for the whole call.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            if !sink(&buf[..n as usize]) {
+                return Drained::Full;
+            }
+            continue;
+        }
+        if n == 0 {
+            return Drained::Closed;
+        }
+        match io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Drained::Open,
+            _ => return Drained::Closed,
+        }
+    }
+}
+
+/// [`supervise`] with the grace for outside holders as a parameter (the
+/// tests run it with zero: data already in the pipes must still be read).
+pub async fn supervise_with_grace(
+    child: RawChild,
+    limits: Limits,
+    done: Option<pipe::Receiver>,
+    grace_after_exit: Duration,
+) -> Result<Outcome, Error> {
+    let _counted = InFlight::enter();
     let RawChild {
         pid,
         pidfd,
@@ -379,6 +454,37 @@ pub async fn supervise(
     let mut done_open = done.is_some();
     let mut done = done;
     let mut finished_early = false;
+    let mut cut_off = false;
+
+    // Everything the pipes hold right now, read without waiting.
+    macro_rules! drain_all {
+        () => {{
+            if out_open && ending.is_none() {
+                match drain_now(&out, &mut ob, |c| cap.push(false, c)) {
+                    Drained::Open => {}
+                    Drained::Closed => out_open = false,
+                    Drained::Full => ending = Some(Ending::OutputLimit),
+                }
+            }
+            if err_open && ending.is_none() {
+                match drain_now(&err, &mut eb, |c| cap.push(true, c)) {
+                    Drained::Open => {}
+                    Drained::Closed => err_open = false,
+                    Drained::Full => ending = Some(Ending::OutputLimit),
+                }
+            }
+            if rep_open {
+                let mut tmp = [0u8; 8];
+                if drain_now(&rep, &mut tmp, |c| {
+                    rep_buf.extend_from_slice(c);
+                    rep_buf.len() < 64
+                }) != Drained::Open
+                {
+                    rep_open = false;
+                }
+            }
+        }};
+    }
 
     loop {
         if ending.is_some() {
@@ -387,6 +493,10 @@ pub async fn supervise(
         if exit.is_some() && !out_open && !err_open && !rep_open {
             break;
         }
+        if cut_off || finished_early {
+            break;
+        }
+        let mut exited_now = None;
         tokio::select! {
             r = out.read(&mut ob), if out_open => match r {
                 Ok(0) | Err(_) => out_open = false,
@@ -405,16 +515,16 @@ pub async fn supervise(
                         let errno = i32::from_ne_bytes(rep_buf[4..8].try_into().unwrap());
                         sup.kill();
                         sup.wait().await;
-                        return Err(Error::Spawn(spawn::Stage::describe(stage, errno)));
+                        return Err(Error::Start { stage, errno });
                     }
                 }
             },
-            code = sup.wait(), if exit.is_none() => {
-                exit = Some(code);
-                // Everything of the run is gone once the init is; output
-                // still in the pipes is drained, but a descriptor leaked to
-                // a process outside the run must not hold the result up.
-                grace = Some(Box::pin(tokio::time::sleep(Duration::from_secs(2))));
+            code = sup.wait(), if exit.is_none() => exited_now = Some(code),
+            _ = async { grace.as_mut().unwrap().await }, if grace.is_some() => {
+                // Only a process outside the run can still hold a pipe
+                // open: take what it wrote so far and stop waiting for it.
+                drain_all!();
+                cut_off = true;
             },
             b = async { crate::pool::read_byte(done.as_mut().unwrap()).await }, if done_open && exit.is_none() => match b {
                 // An abort or a timeout that is already due wins over a
@@ -423,25 +533,39 @@ pub async fn supervise(
                 Some(DONE) if abort_flag.as_ref().is_some_and(|c| c.is_fired()) => ending = Some(Ending::Aborted),
                 Some(DONE) if deadline.is_elapsed() => ending = Some(Ending::TimedOut),
                 Some(DONE) => {
-                    if !drain_now(&out, &mut cap, false, &mut ob) || !drain_now(&err, &mut cap, true, &mut eb) {
-                        ending = Some(Ending::OutputLimit);
-                    } else {
+                    drain_all!();
+                    if ending.is_none() {
                         finished_early = true;
-                        break;
                     }
                 }
                 Some(_) => {}
                 None => done_open = false,
             },
-            _ = async { grace.as_mut().unwrap().await }, if grace.is_some() => break,
-            _ = &mut deadline, if exit.is_none() => ending = Some(Ending::TimedOut),
-            _ = &mut cancelled, if exit.is_none() => ending = Some(Ending::Aborted),
+            // A deadline or an abort that races the exit loses: the run
+            // finished, its output is complete.
+            _ = &mut deadline, if exit.is_none() => match spawn::try_reap(sup.pidfd.get_ref()) {
+                Ok(Some(code)) => exited_now = Some(code),
+                _ => ending = Some(Ending::TimedOut),
+            },
+            _ = &mut cancelled, if exit.is_none() => match spawn::try_reap(sup.pidfd.get_ref()) {
+                Ok(Some(code)) => exited_now = Some(code),
+                _ => ending = Some(Ending::Aborted),
+            },
+        }
+        if let Some(code) = exited_now {
+            exit = Some(code);
+            // Every process of the run is gone and every byte it wrote is
+            // in the pipes: read it all now, whatever the reactor has seen.
+            drain_all!();
+            if out_open || err_open || rep_open {
+                grace = Some(Box::pin(tokio::time::sleep(grace_after_exit)));
+            }
         }
     }
     if rep_buf.len() >= 8 {
         let stage = u32::from_ne_bytes(rep_buf[..4].try_into().unwrap());
         let errno = i32::from_ne_bytes(rep_buf[4..8].try_into().unwrap());
-        return Err(Error::Spawn(spawn::Stage::describe(stage, errno)));
+        return Err(Error::Start { stage, errno });
     }
     if finished_early {
         // The result is complete: end the run without making the caller
@@ -458,13 +582,15 @@ pub async fn supervise(
             ending: Ending::Exited(0),
         });
     }
-    let ending = match ending {
-        Some(e) => {
+    let ending = match (ending, exit) {
+        (Some(e), None) => {
             sup.kill();
             sup.wait().await;
             e
         }
-        None => Ending::Exited(exit.unwrap_or(-1)),
+        // Reaped already: its pid may belong to another process by now.
+        (Some(e), Some(_)) => e,
+        (None, code) => Ending::Exited(code.unwrap_or(-1)),
     };
     Ok(Outcome {
         stdout: cap.out,
@@ -505,5 +631,167 @@ mod tests {
         assert!(!c.push(true, "é€".as_bytes())); // 2 + 3 bytes, room 3
         assert_eq!(c.err, "é".as_bytes());
         assert!(c.full);
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// These tests are about supervision, not the start: they use the
+    /// in-process start, which needs no helper executable beside the test
+    /// binary (the helper start is exercised by the JavaScript suites).
+    fn in_process_start() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| std::env::set_var("SCRIPTCAGE_SPAWN", "inprocess"));
+        assert_eq!(spawn::mode(), spawn::SpawnMode::InProcess);
+    }
+
+    /// Starts `sh -c script` without isolation and waits until it has
+    /// exited (without reaping it): by the time supervision starts, the
+    /// exit and all of the output are ready together.
+    async fn exited_shell(script: &str) -> RawChild {
+        in_process_start();
+        let args = [std::ffi::OsStr::new("-c"), std::ffi::OsStr::new(script)];
+        let launch = Launch::new(
+            std::path::Path::new("/bin/sh"),
+            &args,
+            &[],
+            None,
+            Isolation::default(),
+        )
+        .unwrap();
+        let child = start(Arc::new(launch)).await.unwrap();
+        use std::os::fd::AsRawFd;
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid pidfd and siginfo buffer; WNOWAIT leaves it unreaped.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                child.pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        assert_eq!(r, 0);
+        child
+    }
+
+    fn limits(timeout: Duration) -> Limits {
+        Limits {
+            timeout,
+            max_output_bytes: 1 << 20,
+            cancel: None,
+        }
+    }
+
+    #[test]
+    fn output_in_the_pipes_at_exit_is_read_even_with_no_grace() {
+        runtime().block_on(async {
+            for i in 0..100 {
+                let child = exited_shell(&format!("printf out-{i}; printf err-{i} >&2")).await;
+                let o = supervise_with_grace(
+                    child,
+                    limits(Duration::from_secs(30)),
+                    None,
+                    Duration::ZERO,
+                )
+                .await
+                .unwrap();
+                assert_eq!(o.ending, Ending::Exited(0));
+                assert_eq!(
+                    String::from_utf8_lossy(&o.stdout),
+                    format!("out-{i}"),
+                    "run {i}"
+                );
+                assert_eq!(
+                    String::from_utf8_lossy(&o.stderr),
+                    format!("err-{i}"),
+                    "run {i}"
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn an_exit_that_races_the_deadline_wins() {
+        in_process_start();
+        runtime().block_on(async {
+            for i in 0..6 {
+                let args = [
+                    std::ffi::OsStr::new("-c"),
+                    std::ffi::OsStr::new("sleep 0.1; printf done"),
+                ];
+                let launch = Launch::new(
+                    std::path::Path::new("/bin/sh"),
+                    &args,
+                    &[],
+                    None,
+                    Isolation::default(),
+                )
+                .unwrap();
+                let child = start(Arc::new(launch)).await.unwrap();
+                // The host is starved past both the deadline (50 ms) and the
+                // exit (~100 ms): the reactor reports both in one turn.
+                let starve = async {
+                    tokio::task::yield_now().await;
+                    std::thread::sleep(Duration::from_millis(1000));
+                };
+                let (o, ()) = tokio::join!(
+                    supervise_with_grace(
+                        child,
+                        limits(Duration::from_millis(50)),
+                        None,
+                        Duration::ZERO
+                    ),
+                    starve
+                );
+                let o = o.unwrap();
+                assert_eq!(o.ending, Ending::Exited(0), "run {i}");
+                assert_eq!(o.stdout, b"done", "run {i}");
+            }
+        });
+    }
+
+    #[test]
+    fn a_pipe_held_outside_the_run_is_cut_off_after_the_grace_keeping_its_data() {
+        runtime().block_on(async {
+            let mut child = exited_shell("exit 3").await;
+            // Stand-in for a descriptor leaked to a process outside the
+            // run: the test keeps the write end of the "stdout" pipe.
+            let mut fds = [0 as libc::c_int; 2];
+            // SAFETY: a valid two-element array for pipe2.
+            assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+            // SAFETY: both descriptors were just created and are owned here.
+            let (r, w) = unsafe {
+                use std::os::fd::FromRawFd;
+                (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+            };
+            child.stdout = r;
+            use std::os::fd::AsRawFd;
+            // SAFETY: writes 5 bytes from a valid buffer.
+            assert_eq!(
+                unsafe { libc::write(w.as_raw_fd(), b"early".as_ptr().cast(), 5) },
+                5
+            );
+            let t0 = std::time::Instant::now();
+            let o = supervise_with_grace(
+                child,
+                limits(Duration::from_secs(30)),
+                None,
+                Duration::from_millis(200),
+            )
+            .await
+            .unwrap();
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "held up by the outside holder"
+            );
+            assert_eq!(o.ending, Ending::Exited(3));
+            assert_eq!(o.stdout, b"early");
+            drop(w);
+        });
     }
 }

@@ -125,6 +125,8 @@ struct RootBuilder {
     root: PathBuf,
     steps: Vec<MountStep>,
     made: Vec<PathBuf>,
+    /// Host paths something is mounted on.
+    targets: Vec<PathBuf>,
 }
 
 impl RootBuilder {
@@ -159,6 +161,7 @@ impl RootBuilder {
             self.steps
                 .push(MountStep::File(Self::c(&self.inside(host))));
         }
+        self.targets.push(host.to_path_buf());
         self.steps.push(MountStep::Bind {
             source: Self::c(host),
             target: Self::c(&self.inside(host)),
@@ -169,6 +172,7 @@ impl RootBuilder {
 
     fn tmpfs(&mut self, host: &Path, data: String) {
         self.dirs(host);
+        self.targets.push(host.to_path_buf());
         self.steps.push(MountStep::Tmpfs {
             target: Self::c(&self.inside(host)),
             data: std::ffi::CString::new(data).unwrap_or_default(),
@@ -177,6 +181,42 @@ impl RootBuilder {
 
     fn covered(&self, host: &Path) -> bool {
         SYSTEM_DIRS.iter().any(|d| host.starts_with(d))
+    }
+
+    /// A read-only bind of `host` (inside the new root) onto itself, with
+    /// what is mounted below it: the directory and everything created in
+    /// it become read-only, the mounts below keep their own flags.
+    fn seal(&mut self, host: &Path) {
+        let p = Self::c(&self.inside(host));
+        self.steps.push(MountStep::Bind {
+            source: p.clone(),
+            target: p,
+            readonly: true,
+            recursive: true,
+        });
+    }
+
+    /// Makes read-only the directories that exist in a writable mount
+    /// (`writable`: the private /tmp, the scratch directory) only as the
+    /// way to a mount point, such as `<checkout>/node_modules/…` for a
+    /// runtime bound under `/tmp`. They mirror host paths; a write there
+    /// would succeed in the run's private copy and look, from inside, like a
+    /// write to the host's path. Each topmost such directory is sealed;
+    /// mount points themselves carry their own mount's flags. Runs after
+    /// every other mount, which the seal then includes.
+    fn seal_mount_point_paths(&mut self, writable: &[PathBuf]) {
+        let tops: Vec<PathBuf> = self
+            .made
+            .iter()
+            .filter(|d| {
+                d.parent().is_some_and(|p| writable.iter().any(|w| w == p))
+                    && !self.targets.contains(d)
+            })
+            .cloned()
+            .collect();
+        for d in tops {
+            self.seal(&d);
+        }
     }
 }
 
@@ -313,6 +353,7 @@ pub fn plan(
                     root: root.to_path_buf(),
                     steps: Vec::new(),
                     made: vec![PathBuf::from("/")],
+                    targets: Vec::new(),
                 };
                 b.steps.push(MountStep::Tmpfs {
                     target: RootBuilder::c(root),
@@ -383,6 +424,13 @@ pub fn plan(
                         b.bind(nm, true, true);
                     }
                 }
+                let mut writable = vec![PathBuf::from("/tmp")];
+                writable.extend(paths.scratch.iter().cloned());
+                b.seal_mount_point_paths(&writable);
+                // /dev holds only the device nodes and links made above; a
+                // file created there would be the run's own, under a name
+                // that reads like a device of the host's.
+                b.seal(Path::new("/dev"));
                 iso.mounts = b.steps;
                 iso.new_root = Some(RootBuilder::c(root));
                 report.enforced[1] = true;
@@ -532,6 +580,63 @@ mod tests {
         assert_eq!(p.report.enforced, [true; 4]);
         assert!(p.report.downgrades.is_empty());
         assert_eq!(p.cwd.as_deref(), Some(Path::new("/tmp/sc-x/work")));
+    }
+
+    fn ro_self_binds(p: &Plan) -> Vec<String> {
+        p.isolation
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                MountStep::Bind {
+                    source,
+                    target,
+                    readonly: true,
+                    recursive: true,
+                } if source == target => Some(target.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn paths_that_exist_only_as_mount_points_are_read_only() {
+        let pol = profile("standard").unwrap();
+        // A runtime in a checkout under /tmp, staging under /tmp/a/b.
+        let under_tmp = RunPaths {
+            staged: Some("/tmp/a/b/sc-x".into()),
+            scratch: Some("/tmp/a/b/sc-x/work".into()),
+            exe: "/tmp/clone/node_modules/bun/bin/bun".into(),
+            ..Default::default()
+        };
+        let p = plan(&pol, &caps(true), &under_tmp, Some(Path::new("/r")));
+        let sealed = ro_self_binds(&p);
+        assert_eq!(sealed, vec!["/r/tmp/clone", "/r/tmp/a", "/r/dev"]);
+        // Sealed after everything they contain is mounted.
+        let last_other = p
+            .isolation
+            .mounts
+            .iter()
+            .rposition(|m| {
+                matches!(
+                    m,
+                    MountStep::Tmpfs { .. }
+                        | MountStep::Bind {
+                            readonly: false,
+                            ..
+                        }
+                )
+            })
+            .unwrap();
+        let first_seal = p
+            .isolation
+            .mounts
+            .iter()
+            .position(|m| matches!(m, MountStep::Bind { source, target, .. } if source == target))
+            .unwrap();
+        assert!(first_seal > last_other);
+        // Staging right in /tmp: its mount point is the staged bind itself.
+        let p = plan(&pol, &caps(true), &paths(), Some(Path::new("/r")));
+        assert_eq!(ro_self_binds(&p), vec!["/r/dev"]);
     }
 
     #[test]
