@@ -53,6 +53,8 @@ export interface EsmRunInput {
   isBun: boolean
   /** Id under which `cancelRun` can abort this run. */
   runId?: number
+  /** `"js"`, `"ts"` or `"auto"`; absent means `"auto"`. */
+  language?: string
 }
 
 /** What the JavaScript layer turns into an `EsmScriptRunResult`. */
@@ -103,6 +105,13 @@ export declare function isValidHelperName(name: string): boolean
 export declare function normaliseUserScript(userScript: string): string
 
 /**
+ * The module source a run would stage for `script` under `language`
+ * (normalised, type-stripped as the language says), or the error the run
+ * would report. Used by the benchmark and the tests.
+ */
+export declare function prepareModuleSourceNative(script: string, language?: string | undefined | null): string
+
+/**
  * `rewriteHelperImports({ userScript, helperModuleName, helperUrl })`,
  * with the fields passed positionally by the JavaScript layer.
  */
@@ -119,6 +128,8 @@ export interface RunnerStats {
   warmProcesses: number
   idle: number
   idlePids: Array<number>
+  /** Idle processes allowed above `warmProcesses` by recent demand. */
+  burst: number
   /**
    * Staging directories of this host that exist now (runs in flight and
    * idle pooled processes).
