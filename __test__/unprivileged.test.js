@@ -55,7 +55,7 @@ function checkoutUnderTmp() {
   if (copy) return copy;
   const dir = fs.realpathSync(fs.mkdtempSync('/tmp/scriptcage-test-checkout-'));
   fs.chmodSync(dir, 0o755);
-  for (const name of ['package.json', 'index.js', 'js', '__test__', 'scriptcage.linux-x64-gnu.node']) {
+  for (const name of ['package.json', 'index.js', 'js', '__test__', `scriptcage.linux-${process.arch}-gnu.node`, `scriptcage-helper.linux-${process.arch}-gnu`]) {
     fs.cpSync(path.join(root, name), path.join(dir, name), { recursive: true });
   }
   let exec = process.execPath;
@@ -110,7 +110,8 @@ function unreadable(home) {
     path.join(root, 'index.js'),
     path.join(root, 'js', 'index.js'),
     path.join(root, 'js', 'shell.js'),
-    path.join(root, 'scriptcage.linux-x64-gnu.node'),
+    path.join(root, `scriptcage.linux-${process.arch}-gnu.node`),
+    path.join(root, `scriptcage-helper.linux-${process.arch}-gnu`),
     __dirname,
     path.join(__dirname, 'helpers', 'common.js'),
     path.join(__dirname, 'helpers', 'proc-env-host.js'),
