@@ -15,28 +15,10 @@
 const { randomUUID } = require('node:crypto');
 const { correlationId } = require('../js/correlation.js');
 const native = require('../index.js');
+const { parseMicroArgs: parseArgs, median } = require('./micro-common.js');
 
 const VALID_ID = '0b7c9f6e-3c5d-4e8f-9a1b-2c3d4e5f6a7b';
 const V7 = { version: 7 };
-
-/** Parses the command line into { rounds, ms }. */
-function parseArgs(argv) {
-  const options = { rounds: 9, ms: 150 };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--quick') {
-      options.rounds = 5;
-      options.ms = 80;
-    } else if (arg === '--rounds' || arg === '--ms') {
-      const value = Number(argv[++i]);
-      if (!Number.isInteger(value) || value <= 0) throw new Error(`${arg} needs a positive integer`);
-      options[arg.slice(2)] = value;
-    } else {
-      throw new Error(`unknown argument: ${arg}`);
-    }
-  }
-  return options;
-}
 
 // Each contender returns a string; its length feeds a sink so that the work
 // cannot be optimised away.
@@ -65,13 +47,6 @@ function measure(fn, ms) {
     elapsed = performance.now() - start;
   } while (elapsed < ms);
   return (calls / elapsed) * 1000;
-}
-
-/** The median of a list of numbers. */
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** Formats calls/s as millions with two decimals. */

@@ -16,27 +16,9 @@
 // 150), --quick (5 rounds of 80 ms).
 
 const native = require('../index.js');
+const { parseMicroArgs: parseArgs, median } = require('./micro-common.js');
 
 const KiB = 1024;
-
-/** Parses the command line into { rounds, ms }. */
-function parseArgs(argv) {
-  const options = { rounds: 9, ms: 150 };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--quick') {
-      options.rounds = 5;
-      options.ms = 80;
-    } else if (arg === '--rounds' || arg === '--ms') {
-      const value = Number(argv[++i]);
-      if (!Number.isInteger(value) || value <= 0) throw new Error(`${arg} needs a positive integer`);
-      options[arg.slice(2)] = value;
-    } else {
-      throw new Error(`unknown argument: ${arg}`);
-    }
-  }
-  return options;
-}
 
 /** A realistic typed health-check module of at least `bytes` bytes. */
 function typedModule(bytes) {
@@ -90,13 +72,6 @@ function measure(c, ms) {
     elapsed = performance.now() - start;
   } while (elapsed < ms);
   return (elapsed * 1000) / calls;
-}
-
-/** The median of a list of numbers. */
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 function main() {
