@@ -649,10 +649,8 @@ mod tests {
         assert_eq!(spawn::mode(), spawn::SpawnMode::InProcess);
     }
 
-    /// Starts `sh -c script` without isolation and waits until it has
-    /// exited (without reaping it): by the time supervision starts, the
-    /// exit and all of the output are ready together.
-    async fn exited_shell(script: &str) -> RawChild {
+    /// Starts `sh -c script` without isolation.
+    async fn start_shell(script: &str) -> RawChild {
         in_process_start();
         let args = [std::ffi::OsStr::new("-c"), std::ffi::OsStr::new(script)];
         let launch = Launch::new(
@@ -663,7 +661,14 @@ mod tests {
             Isolation::default(),
         )
         .unwrap();
-        let child = start(Arc::new(launch)).await.unwrap();
+        start(Arc::new(launch)).await.unwrap()
+    }
+
+    /// Starts `sh -c script` and waits until it has exited (without
+    /// reaping it): by the time supervision starts, the exit and all of the
+    /// output are ready together.
+    async fn exited_shell(script: &str) -> RawChild {
+        let child = start_shell(script).await;
         use std::os::fd::AsRawFd;
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: a valid pidfd and siginfo buffer; WNOWAIT leaves it unreaped.
@@ -720,19 +725,7 @@ mod tests {
         in_process_start();
         runtime().block_on(async {
             for i in 0..6 {
-                let args = [
-                    std::ffi::OsStr::new("-c"),
-                    std::ffi::OsStr::new("sleep 0.1; printf done"),
-                ];
-                let launch = Launch::new(
-                    std::path::Path::new("/bin/sh"),
-                    &args,
-                    &[],
-                    None,
-                    Isolation::default(),
-                )
-                .unwrap();
-                let child = start(Arc::new(launch)).await.unwrap();
+                let child = start_shell("sleep 0.1; printf done").await;
                 // The host is starved past both the deadline (50 ms) and the
                 // exit (~100 ms): the reactor reports both in one turn.
                 let starve = async {
