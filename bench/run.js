@@ -196,9 +196,21 @@ function scriptcageStatus() {
 // Contenders
 // ---------------------------------------------------------------------------
 
+/** Why a runtime contender cannot run here. */
+const missingRuntime = (rt) => `skipped: ${rt} not found${rt === 'bun' ? ' (the `bun` dev dependency: run `npm install`)' : ''}`;
+
+/** Why a scriptcage contender cannot run here, or null. */
+function scriptcageSkip(runtimes, runtime, sc, warm, options) {
+  if (!runtimes[runtime]) return missingRuntime(runtime);
+  if (!sc.loaded) return `skipped: scriptcage does not load (${sc.reason})`;
+  if (warm && !sc.hasPool) return 'skipped: warm pool not implemented';
+  if (warm && !options.warm) return 'skipped: --no-warm';
+  return null;
+}
+
 function contenders(runtimes, sc, options) {
   const list = [];
-  const missing = (rt) => `skipped: ${rt} not found${rt === 'bun' ? ' (the `bun` dev dependency: run `npm install`)' : ''}`;
+  const missing = missingRuntime;
   const seedOk = fs.existsSync(SEED_PATH);
   list.push({
     id: 'seed-bun',
@@ -210,11 +222,7 @@ function contenders(runtimes, sc, options) {
   for (const runtime of ['bun', 'node']) {
     for (const warm of [false, true]) {
       for (const profile of ['off', 'standard']) {
-        let skip = null;
-        if (!runtimes[runtime]) skip = missing(runtime);
-        else if (!sc.loaded) skip = `skipped: scriptcage does not load (${sc.reason})`;
-        else if (warm && !sc.hasPool) skip = 'skipped: warm pool not implemented';
-        else if (warm && !options.warm) skip = 'skipped: --no-warm';
+        const skip = scriptcageSkip(runtimes, runtime, sc, warm, options);
         list.push({
           id: `sc-${runtime}-${warm ? 'warm' : 'cold'}-${profile}`,
           label: `scriptcage ${runtime === 'bun' ? 'Bun' : 'Node'} ${warm ? 'warm' : 'cold'}, ${profile}`,
@@ -259,11 +267,7 @@ function sweepContenders(runtimes, sc, options) {
   for (const runtime of ['bun', 'node']) {
     for (const inprocess of spawnPaths) {
       for (const warm of [false, true]) {
-        let skip = null;
-        if (!runtimes[runtime]) skip = missing(runtime);
-        else if (!sc.loaded) skip = `skipped: scriptcage does not load (${sc.reason})`;
-        else if (warm && !sc.hasPool) skip = 'skipped: warm pool not implemented';
-        else if (warm && !options.warm) skip = 'skipped: --no-warm';
+        const skip = scriptcageSkip(runtimes, runtime, sc, warm, options);
         list.push({
           id: `sw-sc-${runtime}-${warm ? 'warm' : 'cold'}${inprocess ? '-inprocess' : ''}`,
           label: `scriptcage ${runtime === 'bun' ? 'Bun' : 'Node'} ${warm ? 'warm' : 'cold'}${inprocess ? ' (first-round spawn)' : ''}`,
