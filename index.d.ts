@@ -49,7 +49,27 @@ export interface SandboxCapabilities {
   landlockAbi: number;
   seccomp: boolean;
   cgroupV2: boolean;
+  /**
+   * How `memoryBytes`, `cpuSeconds` and `maxProcesses` hold for a whole run
+   * here: `"cgroup-v1"` (a cgroup per run, under the host's own) or
+   * `"sampling"` (the run's processes and tmpfs are sampled, per-process
+   * rlimits as the backstop; `runLimitsReason` says why no cgroup).
+   */
+  runLimits: "cgroup-v1" | "sampling";
+  runLimitsReason: string | null;
   simulated: boolean;
+}
+
+/** What a whole run consumed: every process it started, measured by its cgroup or by sampling. */
+export interface RunUsage {
+  /** From the start (pooled: from the job's hand-over) to the end. */
+  wallMs: number;
+  /** CPU time of every process of the run. */
+  cpuMs: number;
+  /** The most memory the run held at once, its tmpfs contents included. */
+  peakMemoryBytes: number;
+  /** The most processes the run had at once (sampled; at least 1). Zero when nothing ran. */
+  processes: number;
 }
 
 export interface EsmScriptRunResult {
@@ -69,6 +89,8 @@ export interface EsmScriptRunResult {
   outputTruncated?: boolean;
   /** What the sandbox enforced for this run. */
   sandbox?: EffectiveSandbox;
+  /** What the run consumed (all zero when nothing ran: a refusal, a script that is not a module). */
+  usage: RunUsage;
 }
 
 export interface EsmScriptRunOptions {
@@ -115,6 +137,8 @@ export interface ShellScriptRunResult {
   timedOut: boolean;
   outputTruncated?: boolean;
   sandbox?: EffectiveSandbox;
+  /** What the run consumed (all zero when nothing ran). */
+  usage: RunUsage;
 }
 
 export interface ShellScriptRunOptions {

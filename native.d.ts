@@ -68,6 +68,7 @@ export interface EsmRunOutput {
   /** Replaces a reported error that a resource limit caused. */
   limitError?: string
   sandboxJson: string
+  usage: RunUsage
 }
 
 /**
@@ -143,6 +144,14 @@ export declare function runnerStatsNative(): RunnerStats
 /** Starts a shell run (see [`run_esm_native`] for cancellation). */
 export declare function runShellNative(input: ShellRunInput): Promise<ShellRunOutput>
 
+/** What a whole run consumed (`usage` of a result). */
+export interface RunUsage {
+  wallMs: number
+  cpuMs: number
+  peakMemoryBytes: number
+  processes: number
+}
+
 /** The host variables a script process may inherit. */
 export declare function safeHostEnvKeys(): Array<string>
 
@@ -170,4 +179,5 @@ export interface ShellRunOutput {
   timedOut: boolean
   outputTruncated: boolean
   sandboxJson: string
+  usage: RunUsage
 }

@@ -139,6 +139,7 @@ function esmResult(raw) {
   }
   if (raw.outputTruncated) out.outputTruncated = true;
   out.sandbox = sandbox;
+  out.usage = raw.usage;
   return out;
 }
 

@@ -19,6 +19,7 @@ async function runShellScript(options) {
   const out = { exitCode: raw.exitCode, stdout: raw.stdout, stderr: raw.stderr, timedOut: raw.timedOut };
   if (raw.outputTruncated) out.outputTruncated = true;
   out.sandbox = JSON.parse(raw.sandboxJson);
+  out.usage = raw.usage;
   return out;
 }
 

@@ -62,6 +62,27 @@ pub struct EsmRunOutput {
     /// Replaces a reported error that a resource limit caused.
     pub limit_error: Option<String>,
     pub sandbox_json: String,
+    pub usage: RunUsage,
+}
+
+/// What a whole run consumed (`usage` of a result).
+#[napi(object)]
+pub struct RunUsage {
+    pub wall_ms: f64,
+    pub cpu_ms: f64,
+    pub peak_memory_bytes: f64,
+    pub processes: u32,
+}
+
+impl From<process::usage::Usage> for RunUsage {
+    fn from(u: process::usage::Usage) -> Self {
+        RunUsage {
+            wall_ms: u.wall_ms,
+            cpu_ms: u.cpu_ms,
+            peak_memory_bytes: u.peak_memory_bytes as f64,
+            processes: u.processes.min(u32::MAX as u64) as u32,
+        }
+    }
 }
 
 /// Starts an ESM run; cancellation is registered before this returns, so
@@ -94,6 +115,7 @@ pub fn run_esm_native(env: &Env, input: EsmRunInput) -> napi::Result<PromiseRaw<
             error: reply.error,
             limit_error: reply.limit_error,
             sandbox_json: reply.sandbox_json,
+            usage: reply.usage.into(),
         })
     })
 }
@@ -121,6 +143,7 @@ pub struct ShellRunOutput {
     pub timed_out: bool,
     pub output_truncated: bool,
     pub sandbox_json: String,
+    pub usage: RunUsage,
 }
 
 /// Starts a shell run (see [`run_esm_native`] for cancellation).
@@ -148,6 +171,7 @@ pub fn run_shell_native(
             timed_out: r.timed_out,
             output_truncated: r.output_truncated,
             sandbox_json: r.sandbox_json,
+            usage: r.usage.into(),
         })
     })
 }

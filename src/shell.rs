@@ -45,6 +45,8 @@ pub struct ShellReply {
     pub output_truncated: bool,
     /// `EffectiveSandbox` as JSON.
     pub sandbox_json: String,
+    /// What the run consumed (zero when nothing ran).
+    pub usage: process::usage::Usage,
 }
 
 /// Runs one shell request.
@@ -151,6 +153,14 @@ pub async fn run_shell(
         &paths,
         sandboxed_fs.then_some(root_dir.as_path()),
     );
+    let mut tmpfs = Vec::new();
+    if sandboxed_fs {
+        tmpfs.push(std::path::PathBuf::from("/tmp"));
+        if cwd.is_none() {
+            tmpfs.push(work_dir.clone());
+        }
+    }
+    let watch = crate::sandbox::limits::watch(&policy, &mut p.report, tmpfs);
     p.report.notes.extend(notes);
     if let Some((uid, gid)) = p.chown_to {
         std::os::unix::fs::chown(&work_dir, Some(uid), Some(gid))?;
@@ -177,6 +187,7 @@ pub async fn run_shell(
             timeout,
             max_output_bytes: max_output,
             cancel,
+            watch: Some(watch),
         },
     )
     .await;
@@ -197,9 +208,22 @@ pub async fn run_shell(
     let mut reply = ShellReply {
         exit_code: -1,
         sandbox_json,
+        usage: outcome.usage,
         ..Default::default()
     };
     match outcome.ending {
+        Ending::Limit(hit) => {
+            // As the kernel's own kill at a limit would show it.
+            reply.exit_code = 128 + libc::SIGKILL;
+            reply.stdout = js_trim(&decode_output(&outcome.stdout)).to_owned();
+            let err = js_trim(&decode_output(&outcome.stderr)).to_owned();
+            let note = crate::esm::run::whole_run_limit_error(&policy, hit);
+            reply.stderr = if err.is_empty() {
+                note
+            } else {
+                format!("{err}\n{note}")
+            };
+        }
         Ending::TimedOut => {
             reply.timed_out = true;
             reply.stderr = "Script execution timed out".into();

@@ -61,6 +61,8 @@ pub struct EsmReply {
     pub limit_error: Option<String>,
     /// `EffectiveSandbox` as JSON.
     pub sandbox_json: String,
+    /// What the run consumed (zero when nothing ran).
+    pub usage: process::usage::Usage,
 }
 
 /// Checks a timeout in milliseconds.
@@ -123,6 +125,21 @@ pub fn limit_error(policy: &Policy, code: i32, stderr: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// The error of a run ended by a whole-run limit.
+pub fn whole_run_limit_error(policy: &Policy, hit: process::usage::LimitHit) -> String {
+    let r = &policy.resources;
+    match hit {
+        process::usage::LimitHit::Memory => format!(
+            "Script exceeded the memory limit ({} bytes) for the whole run: it was stopped",
+            r.memory_bytes.unwrap_or(0)
+        ),
+        process::usage::LimitHit::Cpu => format!(
+            "Script exceeded the CPU time limit ({} s) for the whole run: it was stopped",
+            r.cpu_seconds.unwrap_or(0)
+        ),
+    }
 }
 
 /// How the runtimes say that an allocation failed (matched
@@ -323,6 +340,12 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
         &paths,
         sandboxed_fs.then_some(root_dir.as_path()),
     );
+    let tmpfs = if sandboxed_fs {
+        vec![PathBuf::from("/tmp"), work_dir.clone()]
+    } else {
+        Vec::new()
+    };
+    let watch = sandbox::limits::watch(&policy, &mut p.report, tmpfs);
     p.report.notes.extend(env_notes(&dropped));
     if let Some((uid, gid)) = p.chown_to {
         chown_tree(&base, uid, gid)?;
@@ -339,6 +362,7 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
             timeout,
             max_output_bytes: max_output,
             cancel,
+            watch: Some(watch),
         },
     )
     .await;
@@ -437,6 +461,7 @@ async fn run_warm(
         timeout: ctx.timeout,
         max_output_bytes: ctx.max_output,
         cancel,
+        watch: warm.watch.take(),
     };
     let outcome = process::supervise(child, limits, Some(ready)).await;
     drop(warm);
@@ -447,9 +472,16 @@ async fn run_warm(
 fn reply_from(outcome: process::Outcome, ctx: &RunCtx<'_>, sandbox_json: String) -> EsmReply {
     let mut reply = EsmReply {
         sandbox_json,
+        usage: outcome.usage,
         ..Default::default()
     };
     match outcome.ending {
+        Ending::Limit(hit) => {
+            reply.stdout = js_trim(&decode_output(&outcome.stdout)).to_owned();
+            let stderr = decode_output(&outcome.stderr);
+            reply.stderr = extract_report(&stderr, &ctx.markers).stderr;
+            reply.error = Some(whole_run_limit_error(ctx.policy, hit));
+        }
         Ending::TimedOut => {
             reply.timed_out = true;
             reply.error = Some("Script execution timed out".into());

@@ -69,6 +69,8 @@ pub struct Warm {
     pub chown_to: Option<(u32, u32)>,
     /// When it was started.
     pub born: Instant,
+    /// Its measuring and whole-run limits (its cgroups, joined at boot).
+    pub watch: Option<crate::process::usage::Watch>,
 }
 
 impl Warm {
@@ -483,6 +485,11 @@ async fn prepare(
         std::fs::create_dir(&root_dir).ok()?;
         std::fs::create_dir(&work_dir).ok()?;
     }
+    let tmpfs = if sandboxed_fs {
+        vec![PathBuf::from("/tmp"), work_dir.clone()]
+    } else {
+        Vec::new()
+    };
     let paths = plan::RunPaths {
         staged: Some(base.clone()),
         scratch: Some(work_dir),
@@ -491,7 +498,7 @@ async fn prepare(
         exe: runtime.exe.clone(),
         data_headroom: runtime.data_headroom(),
     };
-    let p = plan::plan(
+    let mut p = plan::plan(
         policy,
         caps,
         &paths,
@@ -500,6 +507,11 @@ async fn prepare(
     if p.report.refusal(policy).is_some() {
         return None;
     }
+    let watch = crate::sandbox::limits::watch(policy, &mut p.report, tmpfs);
+    let cgroup = match &watch.meter {
+        crate::process::usage::Meter::Cgroup(c) => Some(c.clone()),
+        crate::process::usage::Meter::Sampling { .. } => None,
+    };
     if let Some((uid, gid)) = p.chown_to {
         crate::esm::run::chown_tree(&base, uid, gid).ok()?;
     }
@@ -512,7 +524,7 @@ async fn prepare(
     let mut launch =
         Launch::new(&runtime.exe, &arg_refs, &env, p.cwd.as_deref(), p.isolation).ok()?;
     launch.stdin_pipe = true;
-    let mut child = process::start_refill(std::sync::Arc::new(launch))
+    let mut child = process::start_refill(std::sync::Arc::new(launch), cgroup)
         .await
         .ok()?;
     // Admitted only once booted: a run handed a process that is still
@@ -533,6 +545,7 @@ async fn prepare(
         report: p.report,
         chown_to: p.chown_to,
         born: Instant::now(),
+        watch: Some(watch),
     };
     if !booted {
         return None; // dropping `warm` kills it

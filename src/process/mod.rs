@@ -5,6 +5,7 @@
 pub mod cancel;
 pub mod launch;
 pub mod spawn;
+pub mod usage;
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -19,7 +20,9 @@ pub use launch::{Isolation, Launch, MountStep};
 use spawn::RawChild;
 
 use crate::error::Error;
+use crate::sandbox::cgroup::RunCgroup;
 use crate::text::utf8_safe_prefix_len;
+use usage::{Account, LimitHit, Usage, Watch};
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +36,8 @@ pub enum Ending {
     Aborted,
     /// stdout + stderr reached the byte budget.
     OutputLimit,
+    /// A whole-run limit (memory or CPU) was exceeded.
+    Limit(LimitHit),
 }
 
 /// Everything captured from a run.
@@ -44,6 +49,8 @@ pub struct Outcome {
     pub stderr: Vec<u8>,
     /// How the run ended.
     pub ending: Ending,
+    /// What the run consumed.
+    pub usage: Usage,
 }
 
 impl Outcome {
@@ -54,7 +61,7 @@ impl Outcome {
 }
 
 /// Limits of one run.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Limits {
     /// Wall-clock limit, counted from dispatch.
     pub timeout: Duration,
@@ -62,10 +69,14 @@ pub struct Limits {
     pub max_output_bytes: usize,
     /// Optional cancellation.
     pub cancel: Option<Arc<cancel::Cancel>>,
+    /// Measuring and whole-run limits (`None`: usage from the reaping
+    /// only).
+    pub watch: Option<Watch>,
 }
 
 struct Job {
     launch: Arc<Launch>,
+    cgroup: Option<Arc<RunCgroup>>,
     reply: tokio::sync::oneshot::Sender<io::Result<RawChild>>,
 }
 
@@ -125,7 +136,7 @@ fn spawner() -> &'static Spawner {
                         q = s.wake.wait(q).unwrap_or_else(|e| e.into_inner());
                     }
                 };
-                let r = spawn::spawn(&job.launch);
+                let r = spawn::spawn(&job.launch, job.cgroup.as_deref());
                 let _ = job.reply.send(r);
             })
             .expect("spawn the spawner thread");
@@ -133,26 +144,41 @@ fn spawner() -> &'static Spawner {
     })
 }
 
-async fn submit(launch: Arc<Launch>, refill: bool) -> io::Result<RawChild> {
+async fn submit(
+    launch: Arc<Launch>,
+    cgroup: Option<Arc<RunCgroup>>,
+    refill: bool,
+) -> io::Result<RawChild> {
     let (reply, rx) = tokio::sync::oneshot::channel();
     let s = spawner();
     {
         let mut q = s.queue.lock().unwrap_or_else(|e| e.into_inner());
-        q.push(Job { launch, reply }, refill);
+        q.push(
+            Job {
+                launch,
+                cgroup,
+                reply,
+            },
+            refill,
+        );
     }
     s.wake.notify_one();
     rx.await
         .map_err(|_| io::Error::other("spawner thread dropped the request"))?
 }
 
-/// Starts `launch` for a run on the spawner thread.
-pub async fn start(launch: Arc<Launch>) -> io::Result<RawChild> {
-    submit(launch, false).await
+/// Starts `launch` for a run on the spawner thread, in `cgroup` when
+/// given.
+pub async fn start(launch: Arc<Launch>, cgroup: Option<Arc<RunCgroup>>) -> io::Result<RawChild> {
+    submit(launch, cgroup, false).await
 }
 
 /// Starts `launch` for a pool refill: it waits behind every run queued.
-pub async fn start_refill(launch: Arc<Launch>) -> io::Result<RawChild> {
-    submit(launch, true).await
+pub async fn start_refill(
+    launch: Arc<Launch>,
+    cgroup: Option<Arc<RunCgroup>>,
+) -> io::Result<RawChild> {
+    submit(launch, cgroup, true).await
 }
 
 /// Puts a host-side pipe end in non-blocking mode: tokio only reads and
@@ -186,6 +212,8 @@ pub struct Supervised {
     pidfd: AsyncFd<OwnedFd>,
     pid_namespace: bool,
     killed: bool,
+    /// CPU time of the init and everything it reaped, once reaped.
+    exit_cpu_ns: Option<u64>,
 }
 
 impl Supervised {
@@ -210,8 +238,11 @@ impl Supervised {
     /// Waits for the init to exit and reaps it; returns its exit code.
     pub async fn wait(&mut self) -> i32 {
         loop {
-            match spawn::try_reap(self.pidfd.get_ref()) {
-                Ok(Some(code)) => return code,
+            match spawn::try_reap_with_cpu(self.pidfd.get_ref()) {
+                Ok(Some((code, cpu))) => {
+                    self.exit_cpu_ns = Some(cpu);
+                    return code;
+                }
                 Ok(None) => {}
                 Err(_) => return -1,
             }
@@ -310,7 +341,11 @@ fn trim_heap() {
 /// pipe (`Launch::ready_pipe`), a "done" there ends the run early (see
 /// [`supervise`]).
 pub async fn run(launch: Launch, limits: Limits) -> Result<Outcome, Error> {
-    let mut child = start(Arc::new(launch))
+    let cgroup = limits.watch.as_ref().and_then(|w| match &w.meter {
+        usage::Meter::Cgroup(c) => Some(c.clone()),
+        usage::Meter::Sampling { .. } => None,
+    });
+    let mut child = start(Arc::new(launch), cgroup)
         .await
         .map_err(|e| Error::Spawn(e.to_string()))?;
     let done = child
@@ -396,7 +431,7 @@ fn drain_now(
 /// tests run it with zero: data already in the pipes must still be read).
 pub async fn supervise_with_grace(
     child: RawChild,
-    limits: Limits,
+    mut limits: Limits,
     done: Option<pipe::Receiver>,
     grace_after_exit: Duration,
 ) -> Result<Outcome, Error> {
@@ -417,7 +452,12 @@ pub async fn supervise_with_grace(
         pidfd: unsafe { AsyncFd::register(pidfd) }.map_err(|e| Error::Spawn(e.to_string()))?,
         pid_namespace,
         killed: false,
+        exit_cpu_ns: None,
     };
+    let mut account = limits.watch.take().map(|w| Account::start(w, pid));
+    let mut tick = account
+        .as_ref()
+        .map(|a| Box::pin(tokio::time::sleep(a.next_interval())));
     let spawn_err = |e: io::Error| Error::Spawn(e.to_string());
     let mut out = receiver(stdout).map_err(spawn_err)?;
     let mut err = receiver(stderr).map_err(spawn_err)?;
@@ -497,6 +537,7 @@ pub async fn supervise_with_grace(
             break;
         }
         let mut exited_now = None;
+        let mut tick_due = false;
         tokio::select! {
             r = out.read(&mut ob), if out_open => match r {
                 Ok(0) | Err(_) => out_open = false,
@@ -520,6 +561,7 @@ pub async fn supervise_with_grace(
                 }
             },
             code = sup.wait(), if exit.is_none() => exited_now = Some(code),
+            _ = async { tick.as_mut().unwrap().await }, if tick.is_some() && exit.is_none() => tick_due = true,
             _ = async { grace.as_mut().unwrap().await }, if grace.is_some() => {
                 // Only a process outside the run can still hold a pipe
                 // open: take what it wrote so far and stop waiting for it.
@@ -552,8 +594,26 @@ pub async fn supervise_with_grace(
                 _ => ending = Some(Ending::Aborted),
             },
         }
+        if tick_due {
+            let a = account.as_mut().expect("ticks only with an account");
+            match a.check(pid) {
+                Some(hit) => ending = Some(Ending::Limit(hit)),
+                None => tick = Some(Box::pin(tokio::time::sleep(a.next_interval()))),
+            }
+        }
+        if finished_early {
+            // The result is in; the run's processes still exist for a
+            // last reading.
+            if let Some(hit) = account.as_mut().and_then(|a| a.check(pid)) {
+                finished_early = false;
+                ending = Some(Ending::Limit(hit));
+            }
+        }
         if let Some(code) = exited_now {
             exit = Some(code);
+            if let Some(hit) = account.as_mut().and_then(|a| a.check_after_exit()) {
+                ending = Some(Ending::Limit(hit));
+            }
             // Every process of the run is gone and every byte it wrote is
             // in the pipes: read it all now, whatever the reactor has seen.
             drain_all!();
@@ -573,13 +633,17 @@ pub async fn supervise_with_grace(
         // left to the background.
         sup.kill();
         drop((out, err, rep, done));
+        let usage = account.as_ref().map(|a| a.usage(None)).unwrap_or_default();
         tokio::spawn(async move {
             sup.wait().await;
+            // The run's cgroups go once its processes are gone.
+            drop(account);
         });
         return Ok(Outcome {
             stdout: cap.out,
             stderr: cap.err,
             ending: Ending::Exited(0),
+            usage,
         });
     }
     let ending = match (ending, exit) {
@@ -592,10 +656,15 @@ pub async fn supervise_with_grace(
         (Some(e), Some(_)) => e,
         (None, code) => Ending::Exited(code.unwrap_or(-1)),
     };
+    let usage = account
+        .as_ref()
+        .map(|a| a.usage(sup.exit_cpu_ns))
+        .unwrap_or_default();
     Ok(Outcome {
         stdout: cap.out,
         stderr: cap.err,
         ending,
+        usage,
     })
 }
 
@@ -661,7 +730,7 @@ mod tests {
             Isolation::default(),
         )
         .unwrap();
-        start(Arc::new(launch)).await.unwrap()
+        start(Arc::new(launch), None).await.unwrap()
     }
 
     /// Starts `sh -c script` and waits until it has exited (without
@@ -689,6 +758,7 @@ mod tests {
             timeout,
             max_output_bytes: 1 << 20,
             cancel: None,
+            watch: None,
         }
     }
 

@@ -23,6 +23,7 @@ use scriptcage_helper::fds as helper_fds;
 use scriptcage_helper::wire;
 
 use super::launch::Launch;
+use crate::sandbox::cgroup::RunCgroup;
 
 /// A started run, as seen by the host.
 #[derive(Debug)]
@@ -87,10 +88,13 @@ pub fn mode() -> SpawnMode {
 /// Starts the run described by `launch`. Must be called on the dedicated
 /// spawner thread, which lives as long as the host: the init's
 /// parent-death signal is tied to the thread that started it.
-pub fn spawn(launch: &Launch) -> io::Result<RawChild> {
+///
+/// `cgroup`: the run's cgroups, which its first process joins before it
+/// may run (everything it starts inherits them).
+pub fn spawn(launch: &Launch, cgroup: Option<&RunCgroup>) -> io::Result<RawChild> {
     match mode() {
-        SpawnMode::Helper => spawn_helper(launch, helper::path()?),
-        SpawnMode::InProcess => spawn_inprocess(launch),
+        SpawnMode::Helper => spawn_helper(launch, helper::path()?, cgroup),
+        SpawnMode::InProcess => spawn_inprocess(launch, cgroup),
     }
 }
 
@@ -123,9 +127,16 @@ impl Pipes {
         })
     }
 
-    /// After the clone: drops the child's ends, writes the id maps, wakes
+    /// After the clone: drops the child's ends, moves the child into the
+    /// run's cgroups, writes the id maps, wakes
     /// the child and returns the host's view of the run.
-    fn finish(self, launch: &Launch, pid: libc::pid_t, pidfd: OwnedFd) -> io::Result<RawChild> {
+    fn finish(
+        self,
+        launch: &Launch,
+        pid: libc::pid_t,
+        pidfd: OwnedFd,
+        cgroup: Option<&RunCgroup>,
+    ) -> io::Result<RawChild> {
         let Pipes {
             out,
             err,
@@ -145,13 +156,19 @@ impl Pipes {
         });
         if let Some((sync_r, sync_w)) = sync {
             drop(sync_r);
-            if let Some(maps) = &launch.isolation.id_maps {
-                if let Err(e) = write_id_maps(pid, maps) {
-                    // SAFETY: pid is our child, still unreaped.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                    reap(&pidfd);
-                    return Err(e);
-                }
+            let joined = match cgroup {
+                Some(cg) => cg.join(pid),
+                None => Ok(()),
+            };
+            let mapped = joined.and_then(|()| match &launch.isolation.id_maps {
+                Some(maps) => write_id_maps(pid, maps),
+                None => Ok(()),
+            });
+            if let Err(e) = mapped {
+                // SAFETY: pid is our child, still unreaped.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                reap(&pidfd);
+                return Err(e);
             }
             // Wake the child.
             let one = [1u8];
@@ -172,8 +189,8 @@ impl Pipes {
 }
 
 /// The in-process start: a fork-like clone of the host becomes the init.
-fn spawn_inprocess(launch: &Launch) -> io::Result<RawChild> {
-    let pipes = Pipes::new(launch, false)?;
+fn spawn_inprocess(launch: &Launch, cgroup: Option<&RunCgroup>) -> io::Result<RawChild> {
+    let pipes = Pipes::new(launch, cgroup.is_some())?;
     let fds = ChildFds {
         stdin: pipes
             .stdin
@@ -215,7 +232,7 @@ fn spawn_inprocess(launch: &Launch) -> io::Result<RawChild> {
     let pid = cvt(pid)? as libc::pid_t;
     // SAFETY: the kernel returned a fresh pidfd.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    pipes.finish(launch, pid, pidfd)
+    pipes.finish(launch, pid, pidfd, cgroup)
 }
 
 /// What the `CLONE_VM` child reads; everything lives in the spawning
@@ -379,7 +396,11 @@ const EXEC_STACK: usize = 64 * 1024;
 /// The helper start: a `CLONE_VM` child, created in the run's namespaces,
 /// executes the helper binary, which becomes the init. The host's address
 /// space is shared with the child until its `execve`, never copied.
-fn spawn_helper(launch: &Launch, helper: &std::ffi::CStr) -> io::Result<RawChild> {
+fn spawn_helper(
+    launch: &Launch,
+    helper: &std::ffi::CStr,
+    cgroup: Option<&RunCgroup>,
+) -> io::Result<RawChild> {
     let pipes = Pipes::new(launch, true)?;
     let plan = plan_memfd(&wire::encode(launch))?;
     let (notify_r, notify_w) = pipe()?;
@@ -439,7 +460,7 @@ fn spawn_helper(launch: &Launch, helper: &std::ffi::CStr) -> io::Result<RawChild
     // SAFETY: the kernel returned a fresh pidfd.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     drop(notify_w);
-    let child = pipes.finish(launch, pid, pidfd);
+    let child = pipes.finish(launch, pid, pidfd, cgroup);
     // The child shares our memory until it executes the helper (or exits):
     // `args`, `stack` and `helper` stay alive until the close-on-exec
     // notify pipe reports that moment with EOF.
@@ -620,6 +641,37 @@ pub fn try_reap(pidfd: &OwnedFd) -> io::Result<Option<i32>> {
         return Ok(None);
     }
     Ok(Some(exit_code_from(&info)))
+}
+
+/// [`try_reap`], also returning the CPU time (ns) of the process and of
+/// everything it reaped, as the kernel accounted it.
+pub fn try_reap_with_cpu(pidfd: &OwnedFd) -> io::Result<Option<(i32, u64)>> {
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the raw waitid takes a fifth argument, the rusage of the
+    // reaped process (itself and its waited-for descendants), which the
+    // libc wrapper hides; both out-structures are ours and zeroed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_waitid,
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::c_long,
+            &mut info as *mut libc::siginfo_t,
+            (libc::WEXITED | libc::WNOHANG) as libc::c_long,
+            &mut ru as *mut libc::rusage,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if unsafe { info.si_pid() } == 0 {
+        return Ok(None);
+    }
+    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
+    Ok(Some((
+        exit_code_from(&info),
+        tv(ru.ru_utime) + tv(ru.ru_stime),
+    )))
 }
 
 /// The shell convention: the exit status, or 128 + the signal number.

@@ -37,6 +37,8 @@ impl Capabilities {
             "landlockAbi": self.landlock_abi,
             "seccomp": self.seccomp,
             "cgroupV2": self.cgroup_v2,
+            "runLimits": super::limits::mechanism().0,
+            "runLimitsReason": super::limits::mechanism().1,
             "simulated": self.simulated,
         })
     }

@@ -1,6 +1,8 @@
 //! The OS sandbox: policy, host capabilities, per-run plan and report.
 
 pub mod caps;
+pub mod cgroup;
+pub mod limits;
 pub mod plan;
 pub mod policy;
 pub mod seccomp;

@@ -331,10 +331,14 @@ pub fn plan(
         if !root_host && policy.privilege == PrivMode::DropToUid {
             report.notes.push(("privilege", format!("host is not root: the script keeps uid {host_uid}, with no capabilities and no_new_privs")));
         }
-        let tmp_size = r
-            .max_file_size_bytes
-            .map(|s| format!(",size={s}"))
-            .unwrap_or_default();
+        // Each private tmpfs is also bounded by the memory budget: what a
+        // run keeps there is memory the whole-run limit counts.
+        let tmp_size = match (r.max_file_size_bytes, r.memory_bytes) {
+            (Some(f), Some(m)) => Some(f.min(m)),
+            (f, m) => f.or(m),
+        }
+        .map(|s| format!(",size={s}"))
+        .unwrap_or_default();
         match (policy.filesystem, root_dir) {
             (FsMode::Off, _) | (_, None) => {
                 // Still a private /proc: the host's processes and their
