@@ -33,7 +33,7 @@ const { IS_BUN, RUNTIME, findBun, seedUnavailableReason, scriptcage } = require(
 const { settle } = require('./helpers/outcome.js');
 const { normaliseOutcome, stackHeader } = require('./helpers/normalise.js');
 
-const IGNORED = new Set(['sandbox', 'outputTruncated']);
+const IGNORED = new Set(['sandbox', 'usage', 'outputTruncated']);
 const unavailable = seedUnavailableReason();
 
 // ------------------------------------------------------------ seed driver

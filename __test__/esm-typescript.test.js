@@ -72,7 +72,7 @@ async function runIn(mode, script, extra) {
 }
 
 function show(r) {
-  const { sandbox, ...rest } = r;
+  const { sandbox, usage, ...rest } = r;
   return JSON.stringify(rest);
 }
 

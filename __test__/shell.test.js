@@ -75,7 +75,7 @@ for (const profile of ['off', 'standard']) {
       test('the result has exactly the documented keys', LONG, async () => {
         use();
         const r = await sh('echo out; echo err >&2');
-        assert.deepEqual(Object.keys(r), ['exitCode', 'stdout', 'stderr', 'timedOut', 'sandbox']);
+        assert.deepEqual(Object.keys(r), ['exitCode', 'stdout', 'stderr', 'timedOut', 'sandbox', 'usage']);
         assert.equal(r.stdout, 'out');
         assert.equal(r.stderr, 'err');
         assert.equal(r.sandbox.requested.enabled, profile !== 'off');

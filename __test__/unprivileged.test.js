@@ -1,7 +1,7 @@
 'use strict';
 
-// When this suite runs as root, re-runs sandbox-hostile.test.js and
-// shell.test.js as an unprivileged user (uid/gid 65534 by default, or
+// When this suite runs as root, re-runs sandbox-hostile.test.js,
+// shell.test.js and limits.test.js as an unprivileged user (uid/gid 65534 by default, or
 // SCRIPTCAGE_TEST_UNPRIVILEGED_UID/GID), with the current runtime's test
 // runner (`node --test` or `bun test`) and HOME/TMPDIR in a temp directory
 // that user owns. The re-run uses a copy of the package and its tests
@@ -23,7 +23,7 @@ const { root, IS_BUN, IS_ROOT, tempDir, removeTree } = require('./helpers/common
 
 const UID = Number(process.env.SCRIPTCAGE_TEST_UNPRIVILEGED_UID || 65534);
 const GID = Number(process.env.SCRIPTCAGE_TEST_UNPRIVILEGED_GID || 65534);
-const FILES = ['sandbox-hostile.test.js', 'shell.test.js'];
+const FILES = ['sandbox-hostile.test.js', 'shell.test.js', 'limits.test.js'];
 
 function findTool(name) {
   for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
@@ -116,6 +116,7 @@ function unreadable(home) {
     path.join(__dirname, 'helpers', 'common.js'),
     path.join(__dirname, 'helpers', 'proc-env-host.js'),
     path.join(__dirname, 'helpers', 'degraded-host.js'),
+    path.join(__dirname, 'helpers', 'limits-host.js'),
     ...FILES.map((f) => path.join(__dirname, f)),
     process.execPath,
   ];

@@ -74,7 +74,7 @@ async function withProfile(profile, fn) {
 
 /** Drops the fields the seed does not have. */
 function seedFields(result) {
-  const { sandbox, outputTruncated, ...rest } = result;
+  const { sandbox, usage, outputTruncated, ...rest } = result;
   return rest;
 }
 

@@ -410,26 +410,46 @@ impl Drop for RunCgroup {
     fn drop(&mut self) {
         self.procs.clear();
         let dirs = std::mem::take(&mut self.dirs);
-        // A cgroup can only be removed once its last task has been freed,
-        // a little after the run's processes were reaped.
-        let remove = |dirs: &[PathBuf]| {
-            dirs.iter().rev().all(|d| match std::fs::remove_dir(d) {
-                Ok(()) => true,
-                Err(e) => e.kind() == io::ErrorKind::NotFound,
-            })
-        };
-        if remove(&dirs) {
-            return;
+        if !remove_all(&dirs) {
+            remover()
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((dirs, 0));
         }
-        std::thread::spawn(move || {
-            for _ in 0..200 {
-                std::thread::sleep(std::time::Duration::from_millis(25));
-                if remove(&dirs) {
-                    return;
-                }
-            }
-        });
     }
+}
+
+/// Removes a run's cgroups, innermost first; true when none is left.
+fn remove_all(dirs: &[PathBuf]) -> bool {
+    dirs.iter().rev().all(|d| match std::fs::remove_dir(d) {
+        Ok(()) => true,
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
+    })
+}
+
+/// Run cgroups waiting to be removed, with the attempts so far. A cgroup can
+/// only be removed once its last task has been freed, a little after the
+/// run's processes were reaped (or, for a run that returned on its report,
+/// killed in the background): one thread retries them all.
+fn remover() -> &'static std::sync::Mutex<Vec<(Vec<PathBuf>, u32)>> {
+    static R: OnceLock<&'static std::sync::Mutex<Vec<(Vec<PathBuf>, u32)>>> = OnceLock::new();
+    R.get_or_init(|| {
+        let q: &'static std::sync::Mutex<Vec<(Vec<PathBuf>, u32)>> =
+            Box::leak(Box::new(std::sync::Mutex::new(Vec::new())));
+        let _ = std::thread::Builder::new()
+            .name("scriptcage-cgroups".into())
+            .spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_millis(25));
+                let mut pending = q.lock().unwrap_or_else(|e| e.into_inner());
+                // About 30 s of attempts: a cgroup whose processes never go
+                // is left for the next host's sweep.
+                pending.retain_mut(|(dirs, tries)| {
+                    *tries += 1;
+                    !remove_all(dirs) && *tries < 1200
+                });
+            });
+        q
+    })
 }
 
 #[cfg(test)]
