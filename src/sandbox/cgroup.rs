@@ -431,11 +431,12 @@ fn remove_all(dirs: &[PathBuf]) -> bool {
 /// only be removed once its last task has been freed, a little after the
 /// run's processes were reaped (or, for a run that returned on its report,
 /// killed in the background): one thread retries them all.
-fn remover() -> &'static std::sync::Mutex<Vec<(Vec<PathBuf>, u32)>> {
-    static R: OnceLock<&'static std::sync::Mutex<Vec<(Vec<PathBuf>, u32)>>> = OnceLock::new();
+type Pending = std::sync::Mutex<Vec<(Vec<PathBuf>, u32)>>;
+
+fn remover() -> &'static Pending {
+    static R: OnceLock<&'static Pending> = OnceLock::new();
     R.get_or_init(|| {
-        let q: &'static std::sync::Mutex<Vec<(Vec<PathBuf>, u32)>> =
-            Box::leak(Box::new(std::sync::Mutex::new(Vec::new())));
+        let q: &'static Pending = Box::leak(Box::new(std::sync::Mutex::new(Vec::new())));
         let _ = std::thread::Builder::new()
             .name("scriptcage-cgroups".into())
             .spawn(move || loop {
