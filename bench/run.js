@@ -235,6 +235,20 @@ function contenders(runtimes, sc, options) {
       }
     }
   }
+  // The whole-run limits by the sampling supervisor instead of a run cgroup
+  // (what an unprivileged host gets), beside the same runs with the cgroup.
+  for (const warm of [false, true]) {
+    list.push({
+      id: `sc-node-${warm ? 'warm' : 'cold'}-standard-sampling`,
+      label: `scriptcage Node ${warm ? 'warm' : 'cold'}, standard, limits by sampling (no cgroup)`,
+      kind: 'scriptcage',
+      runtime: 'node',
+      warm,
+      profile: 'standard',
+      env: { SCRIPTCAGE_CGROUP: 'off' },
+      skip: scriptcageSkip(runtimes, 'node', sc, warm, options),
+    });
+  }
   for (const runtime of ['bun', 'node']) {
     list.push({
       id: `bare-${runtime}`,

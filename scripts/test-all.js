@@ -1,7 +1,7 @@
 'use strict';
 
-// `npm test`: the Rust unit tests, the suite under Node's test runner, and
-// the same suite under Bun. Prints each runner's output and a closing
+// `npm test`: the Rust unit tests, the suite under Node's test runner, the
+// same suite under Bun, and the sandbox's runtime-facing files under Node 22. Prints each runner's output and a closing
 // "N passed, N failed" line that adds them up.
 
 const { spawn } = require('node:child_process');
@@ -80,6 +80,45 @@ if (only.length === 0 || only.includes('bun')) {
   } else {
     console.log('\n=== bun: skipped (node_modules/.bin/bun is missing: run npm install)');
   }
+}
+
+// Node 22: the files that exercise the runtime child under the sandbox
+// (syscall filter, start, whole-run limits, modules, shell) run again with
+// Node 22 as the host, whose runtime the runs then use. Its official build
+// comes from the npm registry (node-linux-<arch>) into target/node22; under
+// CI=true a failed fetch fails the step, elsewhere it is skipped.
+const NODE22_FILES = ['seccomp.test.js', 'spawn.test.js', 'limits.test.js', 'esm-modules.test.js', 'shell.test.js'];
+
+function node22() {
+  const dir = path.join(root, 'target', 'node22');
+  const exe = path.join(dir, 'package', 'bin', 'node');
+  if (fs.existsSync(exe)) return exe;
+  if (process.platform !== 'linux' || !['x64', 'arm64'].includes(process.arch)) return null;
+  fs.mkdirSync(dir, { recursive: true });
+  const { spawnSync } = require('node:child_process');
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const packed = spawnSync(npm, ['pack', '--silent', `node-linux-${process.arch}@22`], { cwd: dir, encoding: 'utf8' });
+  const tgz = packed.status === 0 && packed.stdout.trim().split('\n').pop();
+  if (!tgz || spawnSync('tar', ['xzf', tgz], { cwd: dir }).status !== 0) return null;
+  fs.rmSync(path.join(dir, tgz), { force: true });
+  return fs.existsSync(exe) ? exe : null;
+}
+
+if (only.length === 0 || only.includes('node22')) {
+  steps.push(() => {
+    const exe = node22();
+    if (!exe) {
+      const why = 'node22: could not fetch node-linux-' + process.arch + '@22 from the npm registry';
+      console.log(`\n=== ${why}${process.env.CI === 'true' ? '' : ' (skipped)'}`);
+      return { name: 'node22', code: process.env.CI === 'true' ? 1 : 0, passed: 0, failed: process.env.CI === 'true' ? 1 : 0, skipped: 0 };
+    }
+    const files = NODE22_FILES.map((f) => path.join('__test__', f));
+    return run('node22', exe, ['--test', '--test-concurrency=1', '--test-timeout=600000', '--test-reporter=spec', ...files], (t) => ({
+      passed: sum(t, /^ℹ pass (\d+)$/gm),
+      failed: sum(t, /^ℹ fail (\d+)$/gm),
+      skipped: sum(t, /^ℹ skipped (\d+)$/gm),
+    }));
+  });
 }
 
 (async () => {
