@@ -5,9 +5,9 @@
 //! `pids`), each in its own hierarchy or co-mounted. A run's cgroups are
 //! children of the host process's own cgroups (`<own>/scriptcage-<pid>/r<n>`),
 //! so the host is never moved and whatever limits the host lives under
-//! still hold above the run's. The host writes the run's first process into
-//! `cgroup.procs` before that process may run (see `process::spawn`); every
-//! process of the run inherits it. cgroup v2 needs a delegated subtree whose
+//! still hold above the run's. The run's first process writes itself into
+//! each `tasks` file before it executes anything (see `process::spawn`);
+//! every process of the run inherits the cgroups. cgroup v2 needs a delegated subtree whose
 //! parent has the controllers enabled for its children, which a process
 //! cannot arrange without moving itself; it is reported as unavailable and
 //! the sampling supervisor (`process::usage`) takes over.
@@ -275,7 +275,7 @@ impl Host {
                 .map(|d| {
                     std::fs::OpenOptions::new()
                         .write(true)
-                        .open(d.join("cgroup.procs"))
+                        .open(d.join("tasks"))
                         .map(OwnedFd::from)
                 })
                 .collect::<io::Result<Vec<_>>>(),
@@ -327,14 +327,25 @@ pub struct Counters {
 #[derive(Debug)]
 pub struct RunCgroup {
     dirs: Vec<PathBuf>,
-    /// `cgroup.procs` of each controller, open for the host to write the
-    /// run's first pid into.
+    /// `tasks` of each controller, open for the run's first process (a
+    /// single thread) to write itself into, or the host its pid.
     procs: Vec<OwnedFd>,
 }
 
 impl RunCgroup {
-    /// Moves `pid` (the run's first process, not yet running) into the
-    /// run's cgroups. Allocation-free: called between clone and wake-up.
+    /// The `tasks` descriptors, for the run's first process to join by
+    /// writing "0" (itself) into each.
+    pub fn tasks_fds(&self) -> [std::os::fd::RawFd; 3] {
+        let mut out = [-1; 3];
+        for (o, fd) in out.iter_mut().zip(&self.procs) {
+            *o = fd.as_raw_fd();
+        }
+        out
+    }
+
+    /// Moves `pid` (the run's first process, single-threaded and not yet
+    /// running) into the run's cgroups. Allocation-free: called between
+    /// clone and wake-up.
     pub fn join(&self, pid: libc::pid_t) -> io::Result<()> {
         let mut buf = [0u8; 16];
         let n = format_pid(pid, &mut buf);

@@ -54,6 +54,8 @@ pub enum Stage {
     Helper = 13,
     /// Installing the syscall filter.
     Seccomp = 14,
+    /// Joining the run's cgroups.
+    Cgroup = 15,
 }
 
 impl Stage {
@@ -74,6 +76,7 @@ impl Stage {
             12 => "reading the launch plan",
             13 => "executing the sandbox helper",
             14 => "installing the syscall filter",
+            15 => "joining the run's cgroups",
             _ => "starting",
         };
         format!("{what}: {}", io::Error::from_raw_os_error(errno))
