@@ -673,6 +673,13 @@ for (const runner of RUNNERS) {
           // unrestricted (standard) or no sandbox (off): the host network.
           assert.equal(httpResult, 'host-http-ok');
           assert.equal(abstract, 'host-abstract-ok', 'abstract sockets live in the network namespace, shared when unrestricted');
+          if (profile === 'standard') {
+            // denyLinkLocalAndMetadata is asked for and the host's loopback answered: not in force, said so.
+            assert.equal(r.sandbox.requested.network.denyLinkLocalAndMetadata, true);
+            expectEnforced(r, 'network', false);
+            const d = r.sandbox.downgrades.find((x) => x.layer === 'network');
+            assert.ok(d && /metadata/.test(d.reason) && /loopback/.test(d.reason), JSON.stringify(r.sandbox.downgrades));
+          }
         }
         if (profile === 'off') {
           assert.equal(unix, 'host-unix-ok', 'under off the host\'s unix socket is reachable');

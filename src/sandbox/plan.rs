@@ -220,6 +220,22 @@ impl RootBuilder {
     }
 }
 
+/// Why `unrestricted` with `denyLinkLocalAndMetadata` is not what it
+/// asks for on the host network.
+pub const UNBLOCKED_METADATA: &str = "denyLinkLocalAndMetadata is not enforced: link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10) and the host's loopback stay reachable on the host network";
+
+/// The network layer of an `unrestricted` run on the host's network: in
+/// force only when the policy asks for no block at all.
+fn unrestricted(policy: &Policy, report: &mut Report) {
+    if policy.deny_link_local_and_metadata {
+        report
+            .downgrades
+            .push(("network", UNBLOCKED_METADATA.into()));
+    } else {
+        report.enforced[2] = true;
+    }
+}
+
 /// Plans a run. `root_dir` is an empty host directory that becomes the new
 /// root (only used when the filesystem layer applies).
 pub fn plan(
@@ -437,7 +453,7 @@ pub fn plan(
             }
         }
         match policy.network {
-            NetMode::Unrestricted => report.enforced[2] = true,
+            NetMode::Unrestricted => unrestricted(policy, &mut report),
             NetMode::Deny => {
                 iso.clone_flags |= libc::CLONE_NEWNET;
                 iso.loopback_up = true;
@@ -472,7 +488,7 @@ pub fn plan(
                 .push(("filesystem", format!("no PID namespace: {why}")));
         }
         match policy.network {
-            NetMode::Unrestricted => report.enforced[2] = true,
+            NetMode::Unrestricted => unrestricted(policy, &mut report),
             _ => report
                 .downgrades
                 .push(("network", format!("no network namespace: {why}"))),
@@ -577,9 +593,38 @@ mod tests {
             .rlimits
             .iter()
             .any(|&(r, s, h)| r == libc::RLIMIT_CPU as i32 && s == 60 && h == 61));
-        assert_eq!(p.report.enforced, [true; 4]);
-        assert!(p.report.downgrades.is_empty());
+        assert_eq!(p.report.enforced, [true, true, false, true]);
+        assert_eq!(
+            p.report.downgrades,
+            vec![("network", UNBLOCKED_METADATA.to_string())]
+        );
         assert_eq!(p.cwd.as_deref(), Some(Path::new("/tmp/sc-x/work")));
+    }
+
+    #[test]
+    fn unblocked_metadata_is_a_downgrade_refused_under_fail() {
+        let base = profile("standard").unwrap();
+        let fail = base
+            .merged(&serde_json::json!({ "onUnavailable": "fail" }))
+            .unwrap();
+        for userns in [true, false] {
+            let p = plan(&fail, &caps(userns), &paths(), Some(Path::new("/r")));
+            assert!(!p.report.enforced[2]);
+            let why = p.report.refusal(&fail).expect("refused under fail");
+            assert!(
+                why.contains("metadata") && why.contains("loopback"),
+                "{why}"
+            );
+        }
+        // Opting out of the block is the host network, in force as asked.
+        let open = fail
+            .merged(&serde_json::json!({ "network": { "denyLinkLocalAndMetadata": false } }))
+            .unwrap();
+        let p = plan(&open, &caps(true), &paths(), Some(Path::new("/r")));
+        assert!(p.report.enforced[2]);
+        assert!(p.report.downgrades.is_empty());
+        assert_eq!(p.isolation.clone_flags & libc::CLONE_NEWNET, 0);
+        assert!(p.report.refusal(&open).is_none());
     }
 
     fn ro_self_binds(p: &Plan) -> Vec<String> {
