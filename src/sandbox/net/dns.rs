@@ -1,0 +1,1 @@
+//! DNS message codec for the run's resolver stub (pure, no sockets).
