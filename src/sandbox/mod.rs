@@ -1,6 +1,7 @@
 //! The OS sandbox: policy, host capabilities, per-run plan and report.
 
 pub mod caps;
+pub mod net;
 pub mod plan;
 pub mod policy;
 pub mod seccomp;
