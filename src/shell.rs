@@ -171,13 +171,14 @@ pub async fn run_shell(
         std::ffi::OsStr::new(&req.script),
     ];
     let launch = Launch::new(&exe, &args, &env, Some(&run_cwd), p.isolation)?;
-    let outcome = process::run(
+    let outcome = process::run_with_net(
         launch,
         Limits {
             timeout,
             max_output_bytes: max_output,
             cancel,
         },
+        p.net,
     )
     .await;
     drop(dir);
@@ -196,7 +197,10 @@ pub async fn run_shell(
 
     let mut reply = ShellReply {
         exit_code: -1,
-        sandbox_json,
+        sandbox_json: crate::sandbox::net::broker::with_summary(
+            sandbox_json,
+            outcome.network.as_ref(),
+        ),
         ..Default::default()
     };
     match outcome.ending {

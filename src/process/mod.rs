@@ -44,6 +44,9 @@ pub struct Outcome {
     pub stderr: Vec<u8>,
     /// How the run ended.
     pub ending: Ending,
+    /// The network broker's summary of the run's connections, when its
+    /// connections went through the broker.
+    pub network: Option<serde_json::Value>,
 }
 
 impl Outcome {
@@ -310,9 +313,20 @@ fn trim_heap() {
 /// pipe (`Launch::ready_pipe`), a "done" there ends the run early (see
 /// [`supervise`]).
 pub async fn run(launch: Launch, limits: Limits) -> Result<Outcome, Error> {
+    run_with_net(launch, limits, None).await
+}
+
+/// [`run`] for a launch with a network broker part: the run is attached
+/// to the broker with `rules` as soon as it is started.
+pub async fn run_with_net(
+    launch: Launch,
+    limits: Limits,
+    rules: Option<Arc<crate::sandbox::net::rules::Rules>>,
+) -> Result<Outcome, Error> {
     let mut child = start(Arc::new(launch))
         .await
         .map_err(|e| Error::Spawn(e.to_string()))?;
+    attach_net(&mut child, rules).map_err(|e| Error::Spawn(e.to_string()))?;
     let done = child
         .ready
         .take()
@@ -320,6 +334,19 @@ pub async fn run(launch: Launch, limits: Limits) -> Result<Outcome, Error> {
         .transpose()
         .map_err(|e| Error::Spawn(e.to_string()))?;
     supervise(child, limits, done).await
+}
+
+/// Attaches a started child's broker channel to the network broker with
+/// `rules`. Without a channel, nothing to do; a channel without rules is
+/// closed (the run's runtime then fails to start: never unbrokered).
+pub fn attach_net(
+    child: &mut RawChild,
+    rules: Option<Arc<crate::sandbox::net::rules::Rules>>,
+) -> io::Result<()> {
+    if let (Some(ctl), Some(rules)) = (child.net.take(), rules) {
+        child.broker = Some(crate::sandbox::net::broker::attach(ctl, child.pid, rules)?);
+    }
+    Ok(())
 }
 
 /// The byte a runner writes on its signal pipe once its result is reported
@@ -410,7 +437,10 @@ pub async fn supervise_with_grace(
         pid_namespace,
         stdin: _,
         ready: _,
+        net: _,
+        broker,
     } = child;
+    let summary = || broker.as_ref().map(|b| b.0.summary());
     let mut sup = Supervised {
         pid,
         // SAFETY: the pidfd is owned by the AsyncFd and closed only with it.
@@ -577,6 +607,7 @@ pub async fn supervise_with_grace(
             sup.wait().await;
         });
         return Ok(Outcome {
+            network: summary(),
             stdout: cap.out,
             stderr: cap.err,
             ending: Ending::Exited(0),
@@ -593,6 +624,7 @@ pub async fn supervise_with_grace(
         (None, code) => Ending::Exited(code.unwrap_or(-1)),
     };
     Ok(Outcome {
+        network: summary(),
         stdout: cap.out,
         stderr: cap.err,
         ending,

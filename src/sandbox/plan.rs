@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::caps::Capabilities;
 use super::policy::{FsMode, NetMode, OnUnavailable, Policy, PrivMode};
-use crate::process::launch::{cpath, IdMaps, Isolation, MountStep};
+use crate::process::launch::{cpath, IdMaps, Isolation, MountStep, NetBroker};
 
 /// Report layers.
 pub const LAYERS: [&str; 4] = ["resources", "filesystem", "network", "privilege"];
@@ -114,6 +114,8 @@ pub struct Plan {
     pub cwd: Option<PathBuf>,
     /// What holds.
     pub report: Report,
+    /// The rules the network broker enforces, when the run is brokered.
+    pub net: Option<std::sync::Arc<super::net::rules::Rules>>,
 }
 
 /// System directories exposed read-only.
@@ -236,6 +238,26 @@ fn unrestricted(policy: &Policy, report: &mut Report) {
     }
 }
 
+/// The note of a brokered run.
+pub const BROKERED: &str = "connections go through the host's network broker: each destination is checked when it is connected, names are resolved by the host";
+
+/// The policy's network rules.
+fn net_rules(policy: &Policy) -> Result<super::net::rules::Rules, String> {
+    use super::net::rules::{Mode, Rules};
+    let mode = match policy.network {
+        NetMode::Unrestricted => Mode::Unrestricted,
+        NetMode::Allowlist => Mode::Allowlist,
+        NetMode::Deny => Mode::Deny,
+    };
+    Rules::new(
+        mode,
+        &policy.allow,
+        policy.deny_link_local_and_metadata,
+        policy.deny_private,
+    )
+    .map_err(|(i, why)| format!("network.allow[{i}]: {why}"))
+}
+
 /// Plans a run. `root_dir` is an empty host directory that becomes the new
 /// root (only used when the filesystem layer applies).
 pub fn plan(
@@ -252,6 +274,7 @@ pub fn plan(
             chown_to: None,
             cwd: None,
             report,
+            net: None,
         };
     }
     let host_uid = unsafe { libc::geteuid() };
@@ -259,6 +282,7 @@ pub fn plan(
     let root_host = host_uid == 0;
     let mut chown_to = None;
     let mut cwd = None;
+    let mut net = None;
 
     // Resources: rlimits need no privilege.
     let r = &policy.resources;
@@ -453,7 +477,12 @@ pub fn plan(
             }
         }
         match policy.network {
-            NetMode::Unrestricted => unrestricted(policy, &mut report),
+            NetMode::Unrestricted
+                if !policy.deny_link_local_and_metadata && !policy.deny_private =>
+            {
+                // No block asked for: the host network, in force as asked.
+                report.enforced[2] = true;
+            }
             NetMode::Deny => {
                 iso.clone_flags |= libc::CLONE_NEWNET;
                 iso.loopback_up = true;
@@ -466,10 +495,44 @@ pub fn plan(
                     ));
                 }
             }
-            NetMode::Allowlist => {
+            NetMode::Unrestricted | NetMode::Allowlist => {
+                // The run's own namespace either way: brokered connections
+                // when the broker can run, else loopback only (narrowed,
+                // never widened).
                 iso.clone_flags |= libc::CLONE_NEWNET;
                 iso.loopback_up = true;
-                report.downgrades.push(("network", "allowlist is not enforced by this version; the run gets a loopback-only network (deny)".into()));
+                match (caps.net_broker, net_rules(policy)) {
+                    (true, Ok(rules)) => {
+                        iso.net = Some(NetBroker {
+                            notify: super::net::notify::program(),
+                            dns: super::net::broker::host_nameservers()
+                                .iter()
+                                .map(|a| a.octets())
+                                .collect(),
+                        });
+                        net = Some(std::sync::Arc::new(rules));
+                        report.enforced[2] = true;
+                        report.notes.push(("network", BROKERED.into()));
+                        if policy.filesystem == FsMode::Off {
+                            report.notes.push((
+                                "network",
+                                "filesystem mode off: unix sockets on the host filesystem stay reachable"
+                                    .into(),
+                            ));
+                        }
+                    }
+                    (_, Err(why)) => report.downgrades.push((
+                        "network",
+                        format!("{why}; the run gets a loopback-only network (deny)"),
+                    )),
+                    (false, _) => report.downgrades.push((
+                        "network",
+                        format!(
+                            "network rules cannot be enforced here ({}); the run gets a loopback-only network (deny)",
+                            caps.net_broker_reason.as_deref().unwrap_or("no network broker")
+                        ),
+                    )),
+                }
             }
         }
     } else {
@@ -514,6 +577,7 @@ pub fn plan(
         chown_to,
         cwd,
         report,
+        net,
     }
 }
 
@@ -532,6 +596,8 @@ mod tests {
             seccomp: true,
             cgroup_v2: false,
             simulated: !userns,
+            net_broker: true,
+            net_broker_reason: None,
         }
     }
 
