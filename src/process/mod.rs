@@ -344,7 +344,10 @@ pub fn attach_net(
     rules: Option<Arc<crate::sandbox::net::rules::Rules>>,
 ) -> io::Result<()> {
     if let (Some(ctl), Some(rules)) = (child.net.take(), rules) {
-        child.broker = Some(crate::sandbox::net::broker::attach(ctl, child.pid, rules)?);
+        // An init already gone (a start that failed) has no namespace to
+        // look up: the run reports its own failure; its channel is closed,
+        // so nothing of it runs unbrokered.
+        child.broker = crate::sandbox::net::broker::attach(ctl, child.pid, rules).ok();
     }
     Ok(())
 }

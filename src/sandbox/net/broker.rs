@@ -270,7 +270,7 @@ enum Source {
     Ctl(u64),
     Listener(u64),
     Dns(u64, usize),
-    Pending(u64),
+    Pending,
 }
 
 struct Run {
@@ -429,7 +429,7 @@ impl Loop {
                 let (id, i) = (*id, *i);
                 self.dns_query(id, i);
             }
-            Some(Source::Pending(_)) => self.pending_done(token),
+            Some(Source::Pending) => self.pending_done(token),
             None => {}
         }
     }
@@ -519,7 +519,7 @@ impl Loop {
                 continue;
             };
             if !net.rules.name_allowed(&q.name) {
-                let resp = dns::error_response(&packet, &q, dns::RCODE_REFUSED);
+                let resp = dns::error_response(&packet, &q, dns::RCODE_NXDOMAIN);
                 send_to(&sock, &resp, &peer, plen);
                 continue;
             }
@@ -567,7 +567,7 @@ impl Loop {
             Reply::Value(v) => respond(lfd, n.id, v, 0),
             Reply::Continue => respond(lfd, n.id, 0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32),
             Reply::Later(p) => {
-                let t = self.token(Source::Pending(id));
+                let t = self.token(Source::Pending);
                 epoll_add(
                     self.b.epfd.as_raw_fd(),
                     p.sock.as_raw_fd(),
@@ -594,6 +594,12 @@ impl Loop {
         let lfd = l.as_raw_fd();
         let err = so_error(p.sock.as_raw_fd());
         set_nonblock(p.sock.as_raw_fd(), false);
+        if debug() {
+            eprintln!(
+                "scriptcage-net: pending connect done: error {err}, local {}",
+                p.local
+            );
+        }
         if err != 0 || p.local {
             respond(lfd, p.notif, if err != 0 { -(err as i64) } else { 0 }, 0);
             return;
