@@ -639,7 +639,11 @@ mod tests {
                 && f & libc::CLONE_NEWPID != 0
                 && f & libc::CLONE_NEWNS != 0
         );
-        assert_eq!(f & libc::CLONE_NEWNET, 0, "standard keeps the host network");
+        assert!(
+            f & libc::CLONE_NEWNET != 0,
+            "standard is brokered: its own network namespace"
+        );
+        assert!(p.isolation.loopback_up && p.isolation.net.is_some() && p.net.is_some());
         assert!(p.isolation.no_new_privs);
         assert!(p.isolation.new_root.is_some());
         let has = |needle: &str| {
@@ -659,38 +663,63 @@ mod tests {
             .rlimits
             .iter()
             .any(|&(r, s, h)| r == libc::RLIMIT_CPU as i32 && s == 60 && h == 61));
-        assert_eq!(p.report.enforced, [true, true, false, true]);
-        assert_eq!(
-            p.report.downgrades,
-            vec![("network", UNBLOCKED_METADATA.to_string())]
-        );
+        assert_eq!(p.report.enforced, [true; 4]);
+        assert!(p.report.downgrades.is_empty());
         assert_eq!(p.cwd.as_deref(), Some(Path::new("/tmp/sc-x/work")));
     }
 
+    fn no_broker(userns: bool) -> Capabilities {
+        Capabilities {
+            net_broker: false,
+            net_broker_reason: Some("simulated".into()),
+            ..caps(userns)
+        }
+    }
+
     #[test]
-    fn unblocked_metadata_is_a_downgrade_refused_under_fail() {
+    fn unenforceable_network_rules_are_a_downgrade_refused_under_fail() {
         let base = profile("standard").unwrap();
         let fail = base
             .merged(&serde_json::json!({ "onUnavailable": "fail" }))
             .unwrap();
-        for userns in [true, false] {
-            let p = plan(&fail, &caps(userns), &paths(), Some(Path::new("/r")));
-            assert!(!p.report.enforced[2]);
-            let why = p.report.refusal(&fail).expect("refused under fail");
-            assert!(
-                why.contains("metadata") && why.contains("loopback"),
-                "{why}"
-            );
-        }
+        // No namespaces: the host network, which does not block metadata.
+        let p = plan(&fail, &no_broker(false), &paths(), Some(Path::new("/r")));
+        assert!(!p.report.enforced[2]);
+        let why = p.report.refusal(&fail).expect("refused under fail");
+        assert!(
+            why.contains("metadata") && why.contains("loopback"),
+            "{why}"
+        );
+        // Namespaces but no broker: narrowed to loopback only.
+        let p = plan(&fail, &no_broker(true), &paths(), Some(Path::new("/r")));
+        assert!(!p.report.enforced[2]);
+        assert!(p.isolation.clone_flags & libc::CLONE_NEWNET != 0);
+        assert!(p.isolation.net.is_none() && p.net.is_none());
+        let why = p.report.refusal(&fail).expect("refused under fail");
+        assert!(
+            why.contains("loopback-only") && why.contains("simulated"),
+            "{why}"
+        );
         // Opting out of the block is the host network, in force as asked.
         let open = fail
             .merged(&serde_json::json!({ "network": { "denyLinkLocalAndMetadata": false } }))
             .unwrap();
-        let p = plan(&open, &caps(true), &paths(), Some(Path::new("/r")));
-        assert!(p.report.enforced[2]);
-        assert!(p.report.downgrades.is_empty());
-        assert_eq!(p.isolation.clone_flags & libc::CLONE_NEWNET, 0);
-        assert!(p.report.refusal(&open).is_none());
+        for c in [caps(true), no_broker(true)] {
+            let p = plan(&open, &c, &paths(), Some(Path::new("/r")));
+            assert!(p.report.enforced[2]);
+            assert!(p.report.downgrades.is_empty());
+            assert_eq!(p.isolation.clone_flags & libc::CLONE_NEWNET, 0);
+            assert!(p.isolation.net.is_none());
+            assert!(p.report.refusal(&open).is_none());
+        }
+        // denyPrivate alone still needs the broker.
+        let private = open
+            .merged(&serde_json::json!({ "network": { "denyPrivate": true } }))
+            .unwrap();
+        assert!(plan(&private, &caps(true), &paths(), Some(Path::new("/r")))
+            .isolation
+            .net
+            .is_some());
     }
 
     fn ro_self_binds(p: &Plan) -> Vec<String> {
@@ -785,19 +814,24 @@ mod tests {
     }
 
     #[test]
-    fn allowlist_is_reported_as_a_downgrade() {
+    fn allowlist_is_brokered_or_narrowed_to_deny() {
         let pol = profile("standard")
             .unwrap()
             .merged(
-                &serde_json::json!({ "network": { "mode": "allowlist", "allow": ["10.0.0.0/8"] } }),
+                &serde_json::json!({ "network": { "mode": "allowlist", "allow": ["10.0.0.0/8", "*.example.com:443"] } }),
             )
             .unwrap();
         let p = plan(&pol, &caps(true), &paths(), Some(Path::new("/r")));
+        assert!(p.report.enforced[2]);
+        assert!(p.report.downgrades.is_empty());
+        assert!(p.isolation.net.is_some());
+        let p = plan(&pol, &no_broker(true), &paths(), Some(Path::new("/r")));
         assert!(!p.report.enforced[2]);
         assert!(p.report.downgrades.iter().any(|(l, _)| *l == "network"));
         assert!(
             p.isolation.clone_flags & libc::CLONE_NEWNET != 0,
             "narrowed to deny, never widened"
         );
+        assert!(p.isolation.net.is_none());
     }
 }

@@ -187,6 +187,59 @@ mod tests {
         }
     }
 
+    /// Fail closed: with the listener gone (the broker dead), a trapped
+    /// call returns ENOSYS; it never proceeds.
+    #[test]
+    fn a_dead_listener_answers_enosys() {
+        if probe().is_err() {
+            return;
+        }
+        let prog = program();
+        let mut fds = [0i32; 2];
+        // SAFETY: test-only fork; the child makes raw calls and `_exit`s.
+        unsafe {
+            assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+            let pid = libc::fork();
+            if pid == 0 {
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+                let fprog = libc::sock_fprog {
+                    len: prog.len() as u16,
+                    filter: prog.as_ptr() as *mut libc::sock_filter,
+                };
+                let l = libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+                    libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                    &fprog as *const libc::sock_fprog,
+                );
+                libc::close(l as i32);
+                let s = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as u16,
+                    sin_port: 80u16.to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from_ne_bytes([169, 254, 169, 254]),
+                    },
+                    sin_zero: [0; 8],
+                };
+                let r = libc::connect(
+                    s,
+                    (&sin as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as u32,
+                );
+                let e = if r < 0 { *libc::__errno_location() } else { 0 };
+                libc::write(fds[1], (&e as *const i32).cast(), 4);
+                libc::_exit(0);
+            }
+            libc::close(fds[1]);
+            let mut e = -1i32;
+            libc::read(fds[0], (&mut e as *mut i32).cast(), 4);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+            libc::close(fds[0]);
+            assert_eq!(e, libc::ENOSYS);
+        }
+    }
+
     #[test]
     fn probe_answers() {
         // Either way, it says why.
