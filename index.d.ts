@@ -16,7 +16,12 @@ export interface SandboxPolicy {
     maxFileSizeBytes?: number;
   };
   filesystem: { mode: 'off' | 'scratch-only' | 'scratch-plus-ro' };
-  network: { mode: 'unrestricted' | 'deny' | 'allowlist'; allow: string[]; denyLinkLocalAndMetadata: boolean };
+  /**
+   * `allow` entries (allowlist mode): `host`, `*.suffix`, an IPv4/IPv6 literal or CIDR, each optionally with
+   * `:port` (`[v6]:port`). `denyLinkLocalAndMetadata` blocks link-local/metadata, the host's loopback, unspecified,
+   * multicast and broadcast addresses; `denyPrivate` blocks RFC 1918 and 100.64.0.0/10 too (docs/network.md).
+   */
+  network: { mode: 'unrestricted' | 'deny' | 'allowlist'; allow: string[]; denyLinkLocalAndMetadata: boolean; denyPrivate: boolean };
   privilege: { mode: 'inherit' | 'drop-to-uid'; uid?: number; gid?: number };
 }
 
@@ -38,6 +43,26 @@ export interface EffectiveSandbox {
   downgrades: { layer: SandboxLayer; reason: string }[];
   notes: { layer: SandboxLayer | 'environment'; note: string }[];
   platform: string;
+  /** The run's connections, when they went through the network broker (at most 64; `dropped` counts the rest). */
+  network?: SandboxNetworkLog;
+}
+
+/** One connection attempt of a brokered run. */
+export interface SandboxConnection {
+  /** `address:port` that was connected (or refused), e.g. `203.0.113.10:80`, `[2001:db8::1]:443`. */
+  destination: string;
+  /** A host name the run's DNS stub answered with that address. */
+  name?: string;
+  verdict: 'allowed' | 'refused';
+  /** Why it was refused. */
+  reason?: string;
+}
+
+/** The connection log of one brokered run. */
+export interface SandboxNetworkLog {
+  connections: SandboxConnection[];
+  /** Connections not listed (beyond the bound). */
+  dropped: number;
 }
 
 /** What this host can enforce (probed once per process). */
@@ -58,6 +83,10 @@ export interface SandboxCapabilities {
   runLimits: "cgroup-v1" | "sampling";
   runLimitsReason: string | null;
   simulated: boolean;
+  /** The network broker (seccomp user notification) can enforce network rules here. */
+  networkBroker: boolean;
+  /** Why not, when it cannot (rules are then narrowed to `deny`, reported as a downgrade). */
+  networkBrokerReason: string | null;
 }
 
 /** What a whole run consumed: every process it started, measured by its cgroup or by sampling. */

@@ -664,15 +664,26 @@ for (const runner of RUNNERS) {
         const r = await esm(probe, { context: { port, sockPath, abstractName } });
         assert.equal(r.error, undefined, `${r.error}\n${r.stderr}`);
         const { http: httpResult, unix, abstract } = r.result;
-        if (profile === 'strict') {
-          assert.match(httpResult, /^ERR|^TIMEOUT/, `TCP to the host's loopback reached the server under deny: ${httpResult}`);
-          assert.match(abstract, /^ERR|^TIMEOUT/, `abstract socket reachable under deny: ${abstract}`);
-          assert.equal(r.sandbox.requested.network.mode, 'deny');
+        const brokered = profile === 'standard' && r.sandbox.enforced.network;
+        if (profile === 'strict' || brokered) {
+          // deny, or the broker's own namespace with the host's loopback refused.
+          assert.match(httpResult, /^ERR|^TIMEOUT/, `TCP to the host's loopback reached the server under ${profile}: ${httpResult}`);
+          assert.match(abstract, /^ERR|^TIMEOUT/, `abstract socket reachable under ${profile}: ${abstract}`);
+          assert.equal(r.sandbox.requested.network.mode, profile === 'strict' ? 'deny' : 'unrestricted');
           expectEnforced(r, 'network', true);
         } else {
-          // unrestricted (standard) or no sandbox (off): the host network.
-          assert.equal(httpResult, 'host-http-ok');
-          assert.equal(abstract, 'host-abstract-ok', 'abstract sockets live in the network namespace, shared when unrestricted');
+          // no sandbox (off): the host network; standard without the broker: a
+          // downgrade (the host network, or loopback only), said so.
+          if (profile === 'off') {
+            assert.equal(httpResult, 'host-http-ok');
+            assert.equal(abstract, 'host-abstract-ok', 'abstract sockets live in the network namespace, shared when unrestricted');
+          } else {
+            // denyLinkLocalAndMetadata is asked for and the host's loopback answered: not in force, said so.
+            assert.equal(r.sandbox.requested.network.denyLinkLocalAndMetadata, true);
+            expectEnforced(r, 'network', false);
+            const d = r.sandbox.downgrades.find((x) => x.layer === 'network');
+            assert.ok(d && /metadata/.test(d.reason) && /loopback/.test(d.reason), JSON.stringify(r.sandbox.downgrades));
+          }
         }
         if (profile === 'off') {
           assert.equal(unix, 'host-unix-ok', 'under off the host\'s unix socket is reachable');

@@ -181,7 +181,7 @@ pub async fn run_shell(
         std::ffi::OsStr::new(&req.script),
     ];
     let launch = Launch::new(&exe, &args, &env, Some(&run_cwd), p.isolation)?;
-    let outcome = process::run(
+    let outcome = process::run_with_net(
         launch,
         Limits {
             timeout,
@@ -189,6 +189,7 @@ pub async fn run_shell(
             cancel,
             watch: Some(watch),
         },
+        p.net,
     )
     .await;
     drop(dir);
@@ -207,7 +208,10 @@ pub async fn run_shell(
 
     let mut reply = ShellReply {
         exit_code: -1,
-        sandbox_json,
+        sandbox_json: crate::sandbox::net::broker::with_summary(
+            sandbox_json,
+            outcome.network.as_ref(),
+        ),
         usage: outcome.usage,
         ..Default::default()
     };

@@ -356,7 +356,7 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
     let arg_refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
     let mut launch = Launch::new(&runtime.exe, &arg_refs, &env, p.cwd.as_deref(), p.isolation)?;
     launch.ready_pipe = true;
-    let outcome = process::run(
+    let outcome = process::run_with_net(
         launch,
         Limits {
             timeout,
@@ -364,6 +364,7 @@ pub async fn run_esm(req: EsmRequest, cancel: Option<Arc<Cancel>>) -> Result<Esm
             cancel,
             watch: Some(watch),
         },
+        p.net,
     )
     .await;
     // The temporary directory is removed here, whatever happened.
@@ -471,7 +472,7 @@ async fn run_warm(
 /// Turns a finished run into the reply.
 fn reply_from(outcome: process::Outcome, ctx: &RunCtx<'_>, sandbox_json: String) -> EsmReply {
     let mut reply = EsmReply {
-        sandbox_json,
+        sandbox_json: sandbox::net::broker::with_summary(sandbox_json, outcome.network.as_ref()),
         usage: outcome.usage,
         ..Default::default()
     };

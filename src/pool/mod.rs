@@ -527,6 +527,9 @@ async fn prepare(
     let mut child = process::start_refill(std::sync::Arc::new(launch), cgroup)
         .await
         .ok()?;
+    // Attached at boot: the runner's connections are brokered from its
+    // first instruction; the log is the run's (one job per process).
+    process::attach_net(&mut child, p.net.clone()).ok()?;
     // Admitted only once booted: a run handed a process that is still
     // starting would wait for the boot anyway.
     let ready = child.ready.take()?;

@@ -2,7 +2,7 @@
 //! (`crates/helper`), which the helper executable shares; this module adds
 //! the conversions into the addon's error type.
 
-pub use scriptcage_helper::launch::{IdMaps, Isolation, Launch, MountStep, NulError};
+pub use scriptcage_helper::launch::{IdMaps, Isolation, Launch, MountStep, NetBroker, NulError};
 
 use std::ffi::CString;
 use std::path::Path;

@@ -51,6 +51,9 @@ pub struct Outcome {
     pub ending: Ending,
     /// What the run consumed.
     pub usage: Usage,
+    /// The network broker's summary of the run's connections, when its
+    /// connections went through the broker.
+    pub network: Option<serde_json::Value>,
 }
 
 impl Outcome {
@@ -341,6 +344,16 @@ fn trim_heap() {
 /// pipe (`Launch::ready_pipe`), a "done" there ends the run early (see
 /// [`supervise`]).
 pub async fn run(launch: Launch, limits: Limits) -> Result<Outcome, Error> {
+    run_with_net(launch, limits, None).await
+}
+
+/// [`run`] for a launch with a network broker part: the run is attached
+/// to the broker with `rules` as soon as it is started.
+pub async fn run_with_net(
+    launch: Launch,
+    limits: Limits,
+    rules: Option<Arc<crate::sandbox::net::rules::Rules>>,
+) -> Result<Outcome, Error> {
     let cgroup = limits.watch.as_ref().and_then(|w| match &w.meter {
         usage::Meter::Cgroup(c) => Some(c.clone()),
         usage::Meter::Sampling { .. } => None,
@@ -348,6 +361,7 @@ pub async fn run(launch: Launch, limits: Limits) -> Result<Outcome, Error> {
     let mut child = start(Arc::new(launch), cgroup)
         .await
         .map_err(|e| Error::Spawn(e.to_string()))?;
+    attach_net(&mut child, rules).map_err(|e| Error::Spawn(e.to_string()))?;
     let done = child
         .ready
         .take()
@@ -355,6 +369,22 @@ pub async fn run(launch: Launch, limits: Limits) -> Result<Outcome, Error> {
         .transpose()
         .map_err(|e| Error::Spawn(e.to_string()))?;
     supervise(child, limits, done).await
+}
+
+/// Attaches a started child's broker channel to the network broker with
+/// `rules`. Without a channel, nothing to do; a channel without rules is
+/// closed (the run's runtime then fails to start: never unbrokered).
+pub fn attach_net(
+    child: &mut RawChild,
+    rules: Option<Arc<crate::sandbox::net::rules::Rules>>,
+) -> io::Result<()> {
+    if let (Some(ctl), Some(rules)) = (child.net.take(), rules) {
+        // An init already gone (a start that failed) has no namespace to
+        // look up: the run reports its own failure; its channel is closed,
+        // so nothing of it runs unbrokered.
+        child.broker = crate::sandbox::net::broker::attach(ctl, child.pid, rules).ok();
+    }
+    Ok(())
 }
 
 /// The byte a runner writes on its signal pipe once its result is reported
@@ -445,7 +475,10 @@ pub async fn supervise_with_grace(
         pid_namespace,
         stdin: _,
         ready: _,
+        net: _,
+        broker,
     } = child;
+    let summary = || broker.as_ref().map(|b| b.0.summary());
     let mut sup = Supervised {
         pid,
         // SAFETY: the pidfd is owned by the AsyncFd and closed only with it.
@@ -640,6 +673,7 @@ pub async fn supervise_with_grace(
             drop(account);
         });
         return Ok(Outcome {
+            network: summary(),
             stdout: cap.out,
             stderr: cap.err,
             ending: Ending::Exited(0),
@@ -661,6 +695,7 @@ pub async fn supervise_with_grace(
         .map(|a| a.usage(sup.exit_cpu_ns))
         .unwrap_or_default();
     Ok(Outcome {
+        network: summary(),
         stdout: cap.out,
         stderr: cap.err,
         ending,

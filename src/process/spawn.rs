@@ -46,6 +46,12 @@ pub struct RawChild {
     /// Read end of the readiness pipe (pooled processes): one byte once the
     /// runtime has booted.
     pub ready: Option<OwnedFd>,
+    /// The host's end of the network broker's channel, when the launch has
+    /// a broker part: the listener and the DNS stub's sockets arrive there.
+    pub net: Option<OwnedFd>,
+    /// The run's attachment to the network broker (set by
+    /// `process::attach_net`); dropping it detaches the run.
+    pub broker: Option<crate::sandbox::net::broker::Attached>,
 }
 
 pub use scriptcage_helper::contain::{Stage, READY_FD};
@@ -106,6 +112,24 @@ struct Pipes {
     sync: Option<(OwnedFd, OwnedFd)>,
     stdin: Option<(OwnedFd, OwnedFd)>,
     ready: Option<(OwnedFd, OwnedFd)>,
+    /// (host end, child end) of the broker's channel.
+    net: Option<(OwnedFd, OwnedFd)>,
+}
+
+/// A close-on-exec unix seqpacket pair.
+fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: socketpair writes two descriptors into the array.
+    cvt(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    } as c_long)?;
+    // SAFETY: both are fresh descriptors we own.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 impl Pipes {
@@ -123,6 +147,12 @@ impl Pipes {
             stdin: launch.stdin_pipe.then(pipe).transpose()?,
             ready: (launch.stdin_pipe || launch.ready_pipe)
                 .then(pipe)
+                .transpose()?,
+            net: launch
+                .isolation
+                .net
+                .is_some()
+                .then(seqpacket_pair)
                 .transpose()?,
         })
     }
@@ -144,8 +174,13 @@ impl Pipes {
             sync,
             stdin,
             ready,
+            net,
         } = self;
         drop((out.1, err.1, rep.1));
+        let net = net.map(|(host, child)| {
+            drop(child);
+            host
+        });
         let stdin = stdin.map(|(r, w)| {
             drop(r);
             w
@@ -184,12 +219,18 @@ impl Pipes {
             pid_namespace: launch.isolation.clone_flags & libc::CLONE_NEWPID != 0,
             stdin,
             ready,
+            net,
+            broker: None,
         })
     }
 }
 
 /// The in-process start: a fork-like clone of the host becomes the init.
 fn spawn_inprocess(launch: &Launch, cgroup: Option<&RunCgroup>) -> io::Result<RawChild> {
+    if launch.isolation.net.is_some() {
+        // The plan only asks for the broker in the helper start.
+        return Err(io::Error::from_raw_os_error(libc::ENOTSUP));
+    }
     let pipes = Pipes::new(launch, cgroup.is_some())?;
     let fds = ChildFds {
         stdin: pipes
@@ -249,6 +290,8 @@ struct ExecArgs {
     ready: RawFd,
     sync: RawFd,
     exec_notify: RawFd,
+    /// The child's end of the broker's channel, or -1.
+    net: RawFd,
     /// Carry the new user namespace's capabilities across the `execve`.
     keep_caps: bool,
     /// The run's cgroup `tasks` files (-1: none), which the child joins
@@ -314,6 +357,10 @@ extern "C" fn exec_helper(arg: *mut libc::c_void) -> c_int {
         let ready = raise(a.ready);
         let sync = raise(a.sync);
         let notify = raise(a.exec_notify);
+        let net = raise(a.net);
+        if a.net >= 0 && net < 0 {
+            contain::fail(rep, Stage::Fds);
+        }
         if input < 0 || out < 0 || err < 0 || plan < 0 || sync < 0 || notify < 0 {
             contain::fail(rep, Stage::Fds);
         }
@@ -334,6 +381,9 @@ extern "C" fn exec_helper(arg: *mut libc::c_void) -> c_int {
         if ready >= 0 && libc::dup2(ready, helper_fds::READY) < 0 {
             contain::fail(rep, Stage::Fds);
         }
+        if net >= 0 && libc::dup2(net, helper_fds::NET) < 0 {
+            contain::fail(rep, Stage::Fds);
+        }
         if libc::dup3(sync, SYNC_FD, libc::O_CLOEXEC) < 0
             || libc::dup3(notify, NOTIFY_FD, libc::O_CLOEXEC) < 0
         {
@@ -341,9 +391,14 @@ extern "C" fn exec_helper(arg: *mut libc::c_void) -> c_int {
         }
         let rep = helper_fds::REPORT;
         // Nothing else of the host's descriptors crosses into the run.
+        let first_closed = if net >= 0 {
+            helper_fds::NET + 1
+        } else {
+            helper_fds::PLAN + 1
+        };
         libc::syscall(
             libc::SYS_close_range,
-            (helper_fds::PLAN + 1) as u32,
+            first_closed as u32,
             (helper_fds::READY - 1) as u32,
             0u32,
         );
@@ -441,6 +496,7 @@ fn spawn_helper(
             .map(|(r, _)| r.as_raw_fd())
             .unwrap_or(-1),
         exec_notify: notify_w.as_raw_fd(),
+        net: pipes.net.as_ref().map(|(_, c)| c.as_raw_fd()).unwrap_or(-1),
         keep_caps: launch.isolation.clone_flags & libc::CLONE_NEWUSER != 0,
         cgroup_tasks: cgroup.map(|c| c.tasks_fds()).unwrap_or([-1; 3]),
     };

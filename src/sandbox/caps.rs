@@ -24,6 +24,10 @@ pub struct Capabilities {
     pub cgroup_v2: bool,
     /// The probe was overridden for testing (`SCRIPTCAGE_FORCE_NO_NAMESPACES`).
     pub simulated: bool,
+    /// The network broker (docs/network.md) can run here.
+    pub net_broker: bool,
+    /// Why not, when it cannot.
+    pub net_broker_reason: Option<String>,
 }
 
 impl Capabilities {
@@ -40,6 +44,8 @@ impl Capabilities {
             "runLimits": super::limits::mechanism().0,
             "runLimitsReason": super::limits::mechanism().1,
             "simulated": self.simulated,
+            "networkBroker": self.net_broker,
+            "networkBrokerReason": self.net_broker_reason,
         })
     }
 }
@@ -67,6 +73,7 @@ fn probe() -> Capabilities {
     } else {
         probe_namespaces()
     };
+    let broker = super::net::notify::probe();
     Capabilities {
         platform: std::env::consts::OS.to_owned(),
         is_root,
@@ -77,6 +84,8 @@ fn probe() -> Capabilities {
         cgroup_v2: std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
             && unsafe { libc::access(c"/sys/fs/cgroup/cgroup.procs".as_ptr(), libc::W_OK) } == 0,
         simulated,
+        net_broker: broker.is_ok(),
+        net_broker_reason: broker.err(),
     }
 }
 

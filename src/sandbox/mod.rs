@@ -3,6 +3,7 @@
 pub mod caps;
 pub mod cgroup;
 pub mod limits;
+pub mod net;
 pub mod plan;
 pub mod policy;
 pub mod seccomp;

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::caps::Capabilities;
 use super::policy::{FsMode, NetMode, OnUnavailable, Policy, PrivMode};
-use crate::process::launch::{cpath, IdMaps, Isolation, MountStep};
+use crate::process::launch::{cpath, IdMaps, Isolation, MountStep, NetBroker};
 
 /// Report layers.
 pub const LAYERS: [&str; 4] = ["resources", "filesystem", "network", "privilege"];
@@ -114,6 +114,8 @@ pub struct Plan {
     pub cwd: Option<PathBuf>,
     /// What holds.
     pub report: Report,
+    /// The rules the network broker enforces, when the run is brokered.
+    pub net: Option<std::sync::Arc<super::net::rules::Rules>>,
 }
 
 /// System directories exposed read-only.
@@ -220,6 +222,42 @@ impl RootBuilder {
     }
 }
 
+/// Why `unrestricted` with `denyLinkLocalAndMetadata` is not what it
+/// asks for on the host network.
+pub const UNBLOCKED_METADATA: &str = "denyLinkLocalAndMetadata is not enforced: link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10) and the host's loopback stay reachable on the host network";
+
+/// The network layer of an `unrestricted` run on the host's network: in
+/// force only when the policy asks for no block at all.
+fn unrestricted(policy: &Policy, report: &mut Report) {
+    if policy.deny_link_local_and_metadata {
+        report
+            .downgrades
+            .push(("network", UNBLOCKED_METADATA.into()));
+    } else {
+        report.enforced[2] = true;
+    }
+}
+
+/// The note of a brokered run.
+pub const BROKERED: &str = "connections go through the host's network broker: each destination is checked when it is connected, names are resolved by the host";
+
+/// The policy's network rules.
+fn net_rules(policy: &Policy) -> Result<super::net::rules::Rules, String> {
+    use super::net::rules::{Mode, Rules};
+    let mode = match policy.network {
+        NetMode::Unrestricted => Mode::Unrestricted,
+        NetMode::Allowlist => Mode::Allowlist,
+        NetMode::Deny => Mode::Deny,
+    };
+    Rules::new(
+        mode,
+        &policy.allow,
+        policy.deny_link_local_and_metadata,
+        policy.deny_private,
+    )
+    .map_err(|(i, why)| format!("network.allow[{i}]: {why}"))
+}
+
 /// Plans a run. `root_dir` is an empty host directory that becomes the new
 /// root (only used when the filesystem layer applies).
 pub fn plan(
@@ -236,6 +274,7 @@ pub fn plan(
             chown_to: None,
             cwd: None,
             report,
+            net: None,
         };
     }
     let host_uid = unsafe { libc::geteuid() };
@@ -243,6 +282,7 @@ pub fn plan(
     let root_host = host_uid == 0;
     let mut chown_to = None;
     let mut cwd = None;
+    let mut net = None;
 
     // Resources: rlimits need no privilege.
     let r = &policy.resources;
@@ -441,7 +481,12 @@ pub fn plan(
             }
         }
         match policy.network {
-            NetMode::Unrestricted => report.enforced[2] = true,
+            NetMode::Unrestricted
+                if !policy.deny_link_local_and_metadata && !policy.deny_private =>
+            {
+                // No block asked for: the host network, in force as asked.
+                report.enforced[2] = true;
+            }
             NetMode::Deny => {
                 iso.clone_flags |= libc::CLONE_NEWNET;
                 iso.loopback_up = true;
@@ -454,10 +499,44 @@ pub fn plan(
                     ));
                 }
             }
-            NetMode::Allowlist => {
+            NetMode::Unrestricted | NetMode::Allowlist => {
+                // The run's own namespace either way: brokered connections
+                // when the broker can run, else loopback only (narrowed,
+                // never widened).
                 iso.clone_flags |= libc::CLONE_NEWNET;
                 iso.loopback_up = true;
-                report.downgrades.push(("network", "allowlist is not enforced by this version; the run gets a loopback-only network (deny)".into()));
+                match (caps.net_broker, net_rules(policy)) {
+                    (true, Ok(rules)) => {
+                        iso.net = Some(NetBroker {
+                            notify: super::net::notify::program(),
+                            dns: super::net::broker::host_nameservers()
+                                .iter()
+                                .map(|a| a.octets())
+                                .collect(),
+                        });
+                        net = Some(std::sync::Arc::new(rules));
+                        report.enforced[2] = true;
+                        report.notes.push(("network", BROKERED.into()));
+                        if policy.filesystem == FsMode::Off {
+                            report.notes.push((
+                                "network",
+                                "filesystem mode off: unix sockets on the host filesystem stay reachable"
+                                    .into(),
+                            ));
+                        }
+                    }
+                    (_, Err(why)) => report.downgrades.push((
+                        "network",
+                        format!("{why}; the run gets a loopback-only network (deny)"),
+                    )),
+                    (false, _) => report.downgrades.push((
+                        "network",
+                        format!(
+                            "network rules cannot be enforced here ({}); the run gets a loopback-only network (deny)",
+                            caps.net_broker_reason.as_deref().unwrap_or("no network broker")
+                        ),
+                    )),
+                }
             }
         }
     } else {
@@ -476,7 +555,7 @@ pub fn plan(
                 .push(("filesystem", format!("no PID namespace: {why}")));
         }
         match policy.network {
-            NetMode::Unrestricted => report.enforced[2] = true,
+            NetMode::Unrestricted => unrestricted(policy, &mut report),
             _ => report
                 .downgrades
                 .push(("network", format!("no network namespace: {why}"))),
@@ -502,6 +581,7 @@ pub fn plan(
         chown_to,
         cwd,
         report,
+        net,
     }
 }
 
@@ -520,6 +600,8 @@ mod tests {
             seccomp: true,
             cgroup_v2: false,
             simulated: !userns,
+            net_broker: true,
+            net_broker_reason: None,
         }
     }
 
@@ -561,7 +643,11 @@ mod tests {
                 && f & libc::CLONE_NEWPID != 0
                 && f & libc::CLONE_NEWNS != 0
         );
-        assert_eq!(f & libc::CLONE_NEWNET, 0, "standard keeps the host network");
+        assert!(
+            f & libc::CLONE_NEWNET != 0,
+            "standard is brokered: its own network namespace"
+        );
+        assert!(p.isolation.loopback_up && p.isolation.net.is_some() && p.net.is_some());
         assert!(p.isolation.no_new_privs);
         assert!(p.isolation.new_root.is_some());
         let has = |needle: &str| {
@@ -584,6 +670,60 @@ mod tests {
         assert_eq!(p.report.enforced, [true; 4]);
         assert!(p.report.downgrades.is_empty());
         assert_eq!(p.cwd.as_deref(), Some(Path::new("/tmp/sc-x/work")));
+    }
+
+    fn no_broker(userns: bool) -> Capabilities {
+        Capabilities {
+            net_broker: false,
+            net_broker_reason: Some("simulated".into()),
+            ..caps(userns)
+        }
+    }
+
+    #[test]
+    fn unenforceable_network_rules_are_a_downgrade_refused_under_fail() {
+        let base = profile("standard").unwrap();
+        let fail = base
+            .merged(&serde_json::json!({ "onUnavailable": "fail" }))
+            .unwrap();
+        // No namespaces: the host network, which does not block metadata.
+        let p = plan(&fail, &no_broker(false), &paths(), Some(Path::new("/r")));
+        assert!(!p.report.enforced[2]);
+        let why = p.report.refusal(&fail).expect("refused under fail");
+        assert!(
+            why.contains("metadata") && why.contains("loopback"),
+            "{why}"
+        );
+        // Namespaces but no broker: narrowed to loopback only.
+        let p = plan(&fail, &no_broker(true), &paths(), Some(Path::new("/r")));
+        assert!(!p.report.enforced[2]);
+        assert!(p.isolation.clone_flags & libc::CLONE_NEWNET != 0);
+        assert!(p.isolation.net.is_none() && p.net.is_none());
+        let why = p.report.refusal(&fail).expect("refused under fail");
+        assert!(
+            why.contains("loopback-only") && why.contains("simulated"),
+            "{why}"
+        );
+        // Opting out of the block is the host network, in force as asked.
+        let open = fail
+            .merged(&serde_json::json!({ "network": { "denyLinkLocalAndMetadata": false } }))
+            .unwrap();
+        for c in [caps(true), no_broker(true)] {
+            let p = plan(&open, &c, &paths(), Some(Path::new("/r")));
+            assert!(p.report.enforced[2]);
+            assert!(p.report.downgrades.is_empty());
+            assert_eq!(p.isolation.clone_flags & libc::CLONE_NEWNET, 0);
+            assert!(p.isolation.net.is_none());
+            assert!(p.report.refusal(&open).is_none());
+        }
+        // denyPrivate alone still needs the broker.
+        let private = open
+            .merged(&serde_json::json!({ "network": { "denyPrivate": true } }))
+            .unwrap();
+        assert!(plan(&private, &caps(true), &paths(), Some(Path::new("/r")))
+            .isolation
+            .net
+            .is_some());
     }
 
     fn ro_self_binds(p: &Plan) -> Vec<String> {
@@ -678,19 +818,24 @@ mod tests {
     }
 
     #[test]
-    fn allowlist_is_reported_as_a_downgrade() {
+    fn allowlist_is_brokered_or_narrowed_to_deny() {
         let pol = profile("standard")
             .unwrap()
             .merged(
-                &serde_json::json!({ "network": { "mode": "allowlist", "allow": ["10.0.0.0/8"] } }),
+                &serde_json::json!({ "network": { "mode": "allowlist", "allow": ["10.0.0.0/8", "*.example.com:443"] } }),
             )
             .unwrap();
         let p = plan(&pol, &caps(true), &paths(), Some(Path::new("/r")));
+        assert!(p.report.enforced[2]);
+        assert!(p.report.downgrades.is_empty());
+        assert!(p.isolation.net.is_some());
+        let p = plan(&pol, &no_broker(true), &paths(), Some(Path::new("/r")));
         assert!(!p.report.enforced[2]);
         assert!(p.report.downgrades.iter().any(|(l, _)| *l == "network"));
         assert!(
             p.isolation.clone_flags & libc::CLONE_NEWNET != 0,
             "narrowed to deny, never widened"
         );
+        assert!(p.isolation.net.is_none());
     }
 }

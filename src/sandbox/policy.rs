@@ -79,8 +79,11 @@ pub struct Policy {
     pub network: NetMode,
     /// Allow-list entries (IP or CIDR).
     pub allow: Vec<String>,
-    /// Block link-local and cloud metadata addresses (allow-list mode).
+    /// Block link-local and cloud metadata addresses, the host's loopback
+    /// and the other always-blocked classes (docs/network.md).
     pub deny_link_local_and_metadata: bool,
+    /// Block private ranges (RFC 1918, 100.64.0.0/10) too.
+    pub deny_private: bool,
     /// Privilege mode.
     pub privilege: PrivMode,
     /// Uid used by `DropToUid`.
@@ -114,6 +117,7 @@ pub fn profile(name: &str) -> Option<Policy> {
         network: NetMode::Unrestricted,
         allow: Vec::new(),
         deny_link_local_and_metadata: true,
+        deny_private: false,
         privilege: PrivMode::DropToUid,
         uid: None,
         gid: None,
@@ -172,6 +176,7 @@ impl Policy {
                 "mode": match self.network { NetMode::Unrestricted => "unrestricted", NetMode::Deny => "deny", NetMode::Allowlist => "allowlist" },
                 "allow": self.allow,
                 "denyLinkLocalAndMetadata": self.deny_link_local_and_metadata,
+                "denyPrivate": self.deny_private,
             },
             "privilege": privilege,
         })
@@ -282,10 +287,10 @@ impl Policy {
                                             "must be a string",
                                         )
                                     })?;
-                                    if !is_ip_or_cidr(s) {
+                                    if let Err(why) = crate::sandbox::net::rules::parse_entry(s) {
                                         return Err(Error::invalid(
                                             format!("network.allow[{i}]"),
-                                            "must be an IP address or CIDR range",
+                                            format!("{s:?}: {why}"),
                                         ));
                                     }
                                     out.push(s.to_owned());
@@ -296,6 +301,7 @@ impl Policy {
                                 p.deny_link_local_and_metadata =
                                     as_bool(nv, "network.denyLinkLocalAndMetadata")?
                             }
+                            "denyPrivate" => p.deny_private = as_bool(nv, "network.denyPrivate")?,
                             _ => {
                                 return Err(Error::invalid(
                                     format!("network.{nk}"),
@@ -388,22 +394,6 @@ fn id(v: &Value, field: &str) -> Result<u32, Error> {
     }
 }
 
-fn is_ip_or_cidr(s: &str) -> bool {
-    let (addr, prefix) = match s.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (s, None),
-    };
-    let Ok(ip) = addr.parse::<std::net::IpAddr>() else {
-        return false;
-    };
-    match prefix {
-        None => true,
-        Some(p) => p
-            .parse::<u8>()
-            .is_ok_and(|n| n <= if ip.is_ipv4() { 32 } else { 128 }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,7 +427,7 @@ mod tests {
             ),
             (json!({ "resources": { "bogus": 1 } }), "resources.bogus"),
             (json!({ "nope": 1 }), "nope"),
-            (json!({ "network": { "allow": ["x"] } }), "network.allow[0]"),
+            (json!({ "network": { "allow": ["*"] } }), "network.allow[0]"),
             (json!({ "privilege": { "uid": 0 } }), "privilege.uid"),
             (
                 json!({ "filesystem": { "mode": "all" } }),

@@ -139,6 +139,16 @@ fn x32_guard() -> Vec<SockFilter> {
     ]
 }
 
+/// (system call, index of its flags argument) of the calls that can carry
+/// `MSG_FASTOPEN`.
+fn fastopen_calls() -> [(i64, u8); 3] {
+    [
+        (libc::SYS_sendto, 3),
+        (libc::SYS_sendmsg, 2),
+        (libc::SYS_sendmmsg, 3),
+    ]
+}
+
 fn build() -> Result<Vec<Vec<SockFilter>>, String> {
     let mut eperm: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for (_, nr) in denied() {
@@ -158,6 +168,19 @@ fn build() -> Result<Vec<Vec<SockFilter>>, String> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     eperm.insert(libc::SYS_clone, clone_rules);
+    // TCP Fast Open connects inside sendto/sendmsg, out of the network
+    // broker's sight (docs/network.md): refused, whatever the socket.
+    for (nr, arg) in fastopen_calls() {
+        let rule = SeccompCondition::new(
+            arg,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::MaskedEq(libc::MSG_FASTOPEN as u64),
+            libc::MSG_FASTOPEN as u64,
+        )
+        .and_then(|c| SeccompRule::new(vec![c]))
+        .map_err(|e| e.to_string())?;
+        eperm.insert(nr, vec![rule]);
+    }
     let enosys = absent()
         .into_iter()
         .map(|(_, nr)| (nr, Vec::new()))
@@ -182,7 +205,7 @@ pub fn programs() -> Result<&'static [Vec<SockFilter>], &'static str> {
 pub fn summary() -> String {
     let names: Vec<&str> = denied().iter().map(|(n, _)| *n).collect();
     format!(
-        "syscall filter (seccomp): EPERM for {}, clone with CLONE_NEW*; ENOSYS for clone3 and io_uring_*{}",
+        "syscall filter (seccomp): EPERM for {}, clone with CLONE_NEW*, sendto/sendmsg/sendmmsg with MSG_FASTOPEN; ENOSYS for clone3 and io_uring_*{}",
         names.join(", "),
         if cfg!(target_arch = "x86_64") {
             "; the x32 ABI refused"

@@ -20,7 +20,7 @@ use std::os::fd::RawFd;
 
 use libc::c_int;
 
-use crate::launch::{Launch, MountStep};
+use crate::launch::{Launch, MountStep, NetBroker, NET_TAG_DNS, NET_TAG_LISTENER};
 
 /// Where a child failed before `exec`.
 #[repr(u32)]
@@ -56,6 +56,8 @@ pub enum Stage {
     Seccomp = 14,
     /// Joining the run's cgroups.
     Cgroup = 15,
+    /// Setting up the network broker's part (listener, DNS stub sockets).
+    Broker = 16,
 }
 
 impl Stage {
@@ -77,6 +79,7 @@ impl Stage {
             13 => "executing the sandbox helper",
             14 => "installing the syscall filter",
             15 => "joining the run's cgroups",
+            16 => "setting up the network broker",
             _ => "starting",
         };
         format!("{what}: {}", io::Error::from_raw_os_error(errno))
@@ -298,6 +301,9 @@ pub unsafe fn run_init(launch: &Launch, ready: bool) -> ! {
     if iso.loopback_up {
         loopback_up(rep);
     }
+    if let Some(net) = &iso.net {
+        dns_stub_sockets(net, rep);
+    }
     if iso.deny_nested_userns {
         // Per user namespace; the init owns the run's. Best effort: the
         // seccomp filter refuses the same calls.
@@ -330,6 +336,11 @@ pub unsafe fn run_init(launch: &Launch, ready: bool) -> ! {
         runtime_main(launch, rep)
     }
     let child = child as libc::pid_t;
+    if iso.net.is_some() {
+        // The runtime sends the listener; the init keeps nothing of the
+        // host's channel.
+        libc::close(crate::fds::NET);
+    }
     // Release the streams and the report channel: the host sees EOF once
     // the runtime and everything it started are gone.
     libc::close(0);
@@ -795,6 +806,143 @@ unsafe fn runtime_main(launch: &Launch, rep: c_int) -> ! {
             Stage::Seccomp
         );
     }
+    if let Some(net) = &iso.net {
+        // After every other program: the kernel applies the strictest
+        // answer, so the EPERM/ENOSYS programs still win over a
+        // notification. The listener goes to the host's broker and is not
+        // kept here: the script cannot answer its own notifications.
+        let fprog = libc::sock_fprog {
+            len: net.notify.len() as libc::c_ushort,
+            filter: net.notify.as_ptr() as *mut libc::sock_filter,
+        };
+        let listener = libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            &fprog as *const libc::sock_fprog,
+        ) as c_int;
+        check!(listener, rep, Stage::Broker);
+        check!(
+            send_fds(crate::fds::NET, NET_TAG_LISTENER, &[listener]),
+            rep,
+            Stage::Broker
+        );
+        libc::close(listener);
+        libc::close(crate::fds::NET);
+    }
     libc::execve(launch.exe.as_ptr(), launch.argv_ptrs(), launch.envp_ptrs());
     fail(rep, Stage::Exec)
+}
+
+/// Most name servers a run's DNS stub listens for.
+pub const MAX_DNS: usize = 8;
+
+/// Sends a one-byte `tag` with `fds` (at most [`MAX_DNS`]) over the unix
+/// socket `sock`, on stack memory only. Returns the `sendmsg` result.
+///
+/// # Safety
+/// Raw system call on stack buffers.
+pub unsafe fn send_fds(sock: c_int, tag: u8, fds: &[c_int]) -> c_int {
+    let n = fds.len().min(MAX_DNS);
+    let mut byte = [tag];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    // cmsghdr (16 bytes on 64-bit) + up to MAX_DNS descriptors, aligned.
+    let mut buf = [0u64; 2 + MAX_DNS / 2];
+    let space = libc::CMSG_SPACE((n * 4) as u32) as usize;
+    let mut msg: libc::msghdr = std::mem::zeroed();
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    if n > 0 {
+        msg.msg_control = buf.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN((n * 4) as u32) as _;
+        let data = libc::CMSG_DATA(cmsg) as *mut c_int;
+        for (i, &fd) in fds.iter().take(n).enumerate() {
+            *data.add(i) = fd;
+        }
+    }
+    libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) as c_int
+}
+
+/// Makes the host's name servers exist inside the run's network namespace
+/// and sends UDP sockets bound to `<server>:53` there to the host, where
+/// the DNS stub answers them.
+unsafe fn dns_stub_sockets(net: &NetBroker, rep: c_int) {
+    let ctl = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+    check!(ctl, rep, Stage::Broker);
+    let mut socks = [-1 as c_int; MAX_DNS];
+    let mut n = 0;
+    for (i, addr) in net.dns.iter().take(MAX_DNS).enumerate() {
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 53u16.to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes(*addr),
+            },
+            sin_zero: [0; 8],
+        };
+        if addr[0] != 127 {
+            // An alias `lo:N` carrying the server's address as a /32.
+            let mut req: libc::ifreq = std::mem::zeroed();
+            for (k, &b) in [b'l', b'o', b':', b'0' + i as u8].iter().enumerate() {
+                req.ifr_name[k] = b as libc::c_char;
+            }
+            let mut a = sin;
+            a.sin_port = 0;
+            std::ptr::copy_nonoverlapping(
+                (&a as *const libc::sockaddr_in).cast::<u8>(),
+                &mut req.ifr_ifru as *mut _ as *mut u8,
+                std::mem::size_of::<libc::sockaddr_in>(),
+            );
+            check!(
+                libc::ioctl(ctl, libc::SIOCSIFADDR, &mut req),
+                rep,
+                Stage::Broker
+            );
+            let mut mask = a;
+            mask.sin_addr.s_addr = u32::MAX;
+            std::ptr::copy_nonoverlapping(
+                (&mask as *const libc::sockaddr_in).cast::<u8>(),
+                &mut req.ifr_ifru as *mut _ as *mut u8,
+                std::mem::size_of::<libc::sockaddr_in>(),
+            );
+            check!(
+                libc::ioctl(ctl, libc::SIOCSIFNETMASK, &mut req),
+                rep,
+                Stage::Broker
+            );
+        }
+        let s = libc::socket(
+            libc::AF_INET,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        );
+        check!(s, rep, Stage::Broker);
+        check!(
+            libc::bind(
+                s,
+                (&sin as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as u32
+            ),
+            rep,
+            Stage::Broker
+        );
+        socks[n] = s;
+        n += 1;
+    }
+    libc::close(ctl);
+    check!(
+        send_fds(crate::fds::NET, NET_TAG_DNS, &socks[..n]),
+        rep,
+        Stage::Broker
+    );
+    for &s in &socks[..n] {
+        libc::close(s);
+    }
 }

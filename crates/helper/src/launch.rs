@@ -105,7 +105,31 @@ pub struct Isolation {
     /// Set `user.max_user_namespaces` to 0 inside the run's user namespace
     /// (best effort; the seccomp filter closes the same door).
     pub deny_nested_userns: bool,
+    /// The network broker's part of the run (docs/network.md), when the
+    /// run's connections go through the host's broker.
+    pub net: Option<NetBroker>,
 }
+
+/// What the init and the runtime process do for the host's network broker.
+/// Both talk to the host over [`crate::fds::NET`], a unix seqpacket socket.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct NetBroker {
+    /// Program installed last, with `SECCOMP_FILTER_FLAG_NEW_LISTENER`;
+    /// the listener goes to the host (message tag [`NET_TAG_LISTENER`])
+    /// and is closed before `execve`.
+    pub notify: Vec<SockFilter>,
+    /// IPv4 addresses (in network byte order) of the host's name servers:
+    /// the init makes each exist inside the run's network namespace (a
+    /// `lo` alias unless it is in 127.0.0.0/8), binds a UDP socket to
+    /// `<address>:53` and sends the sockets to the host (tag
+    /// [`NET_TAG_DNS`]), where the DNS stub answers.
+    pub dns: Vec<[u8; 4]>,
+}
+
+/// Tag of the message carrying the seccomp listener.
+pub const NET_TAG_LISTENER: u8 = b'L';
+/// Tag of the message carrying the DNS stub's sockets.
+pub const NET_TAG_DNS: u8 = b'D';
 
 /// A string that cannot cross into C because it holds a NUL byte.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,6 +23,9 @@ pub mod fds {
     pub const REPORT: i32 = 3;
     /// The encoded launch plan (a memfd), read once and closed.
     pub const PLAN: i32 = 4;
+    /// The network broker's channel (a unix seqpacket socket), present
+    /// only when the plan has a [`crate::launch::NetBroker`].
+    pub const NET: i32 = 5;
     /// Where a pooled runtime says it has booted.
     pub const READY: i32 = 63;
 }

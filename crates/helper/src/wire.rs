@@ -8,7 +8,7 @@
 use std::ffi::CString;
 use std::fmt;
 
-use crate::launch::{Isolation, Launch, MountStep, SockFilter};
+use crate::launch::{Isolation, Launch, MountStep, NetBroker, SockFilter};
 
 const MAGIC: &[u8; 4] = b"SCP1";
 
@@ -109,6 +109,15 @@ impl<'a> Reader<'a> {
             None
         })
     }
+    fn insn(&mut self) -> Result<SockFilter, DecodeError> {
+        let code = u16::try_from(self.u32()?).map_err(|_| DecodeError("bad BPF opcode"))?;
+        Ok(SockFilter {
+            code,
+            jt: self.u8()?,
+            jf: self.u8()?,
+            k: self.u32()?,
+        })
+    }
     fn list<T>(
         &mut self,
         mut f: impl FnMut(&mut Self) -> Result<T, DecodeError>,
@@ -205,6 +214,23 @@ pub fn encode(launch: &Launch) -> Vec<u8> {
         }
     }
     w.u8(iso.deny_nested_userns as u8);
+    match &iso.net {
+        None => w.u8(0),
+        Some(n) => {
+            w.u8(1);
+            w.u32(n.notify.len() as u32);
+            for i in &n.notify {
+                w.u32(u32::from(i.code));
+                w.u8(i.jt);
+                w.u8(i.jf);
+                w.u32(i.k);
+            }
+            w.u32(n.dns.len() as u32);
+            for a in &n.dns {
+                w.0.extend_from_slice(a);
+            }
+        }
+    }
     w.0
 }
 
@@ -248,18 +274,16 @@ pub fn decode(bytes: &[u8]) -> Result<Launch, DecodeError> {
     let ids = r.opt_ids()?;
     let init_ids = r.opt_ids()?;
     let no_new_privs = r.bool()?;
-    let seccomp = r.list(|r| {
-        r.list(|r| {
-            let code = u16::try_from(r.u32()?).map_err(|_| DecodeError("bad BPF opcode"))?;
-            Ok(SockFilter {
-                code,
-                jt: r.u8()?,
-                jf: r.u8()?,
-                k: r.u32()?,
-            })
-        })
-    })?;
+    let seccomp = r.list(|r| r.list(Reader::insn))?;
     let deny_nested_userns = r.bool()?;
+    let net = if r.bool()? {
+        Some(NetBroker {
+            notify: r.list(Reader::insn)?,
+            dns: r.list(|r| Ok(r.take(4)?.try_into().unwrap()))?,
+        })
+    } else {
+        None
+    };
     if !r.0.is_empty() {
         return Err(DecodeError("trailing bytes"));
     }
@@ -278,6 +302,7 @@ pub fn decode(bytes: &[u8]) -> Result<Launch, DecodeError> {
         no_new_privs,
         seccomp,
         deny_nested_userns,
+        net,
     };
     Ok(Launch::from_parts(
         exe, argv, envp, cwd, isolation, stdin_pipe,
@@ -340,6 +365,15 @@ mod tests {
                 },
             ]],
             deny_nested_userns: true,
+            net: Some(NetBroker {
+                notify: vec![SockFilter {
+                    code: 0x06,
+                    jt: 0,
+                    jf: 0,
+                    k: 0x7fc0_0000,
+                }],
+                dns: vec![[10, 0, 0, 2], [127, 0, 0, 53]],
+            }),
         };
         let odd = OsStr::from_bytes(b"\xff\xfe-not-utf8");
         let mut l = Launch::new(
