@@ -399,6 +399,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn network_allow_entries_and_deny_private() {
+        let p = profile("standard")
+            .unwrap()
+            .merged(&json!({ "network": { "mode": "allowlist", "denyPrivate": true,
+                "allow": ["api.example.com", "*.example.org:443", "10.0.0.0/8", "[2001:db8::1]:8443"] } }))
+            .unwrap();
+        assert!(p.deny_private);
+        assert_eq!(p.allow.len(), 4);
+        assert_eq!(p.to_json()["network"]["denyPrivate"], json!(true));
+        let e = profile("standard")
+            .unwrap()
+            .merged(&json!({ "network": { "allow": ["ok.example", "*."] } }))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("network.allow[1]") && e.contains("\"*.\""),
+            "{e}"
+        );
+        assert!(profile("standard")
+            .unwrap()
+            .merged(&json!({ "network": { "denyPrivate": "yes" } }))
+            .is_err());
+    }
+
+    #[test]
     fn profiles_have_the_documented_values() {
         let s = profile("standard").unwrap();
         assert!(s.enabled);
