@@ -215,6 +215,40 @@ describe('network lab fixture', { skip }, () => {
     }
   }
 
+  // The broker's tests run scriptcage in the lab: show the addon works there
+  // (only behaviours that hold with and without egress enforcement).
+  const SCRIPTCAGE_PROBE = String.raw`'use strict';
+const path = require('node:path');
+const sc = require(path.join(process.env.LAB_ROOT, 'js', 'index.js'));
+const script = "export default await fetch('http://public.test/').then((r) => r.text(), (e) => 'ERR ' + ((e.cause && e.cause.code) || e.message));";
+(async () => {
+  const out = {};
+  for (const profile of ['off', 'strict']) {
+    sc.configureSandbox({ profile });
+    const r = await sc.runEsmScript({ script, context: {}, timeoutMs: 30000 });
+    out[profile] = { result: r.result, error: r.error, network: r.sandbox.requested.network.mode };
+  }
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+  const checkoutReadable = () => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'test', '-r', path.join(__dirname, '..', 'js', 'index.js')]).status === 0;
+  for (const runtime of runtimes) {
+    for (const unprivileged of [false, true]) {
+      const why = unprivileged && !checkoutReadable() ? 'the checkout is not readable by uid 65534' : false;
+      test(`scriptcage runs in the lab (${runtime}${unprivileged ? ', uid 65534' : ', root'}): off reaches public.test through the lab DNS, strict does not`, { skip: why }, async () => {
+        const file = path.join(path.dirname(probeFile()), 'scriptcage-probe.js');
+        fs.writeFileSync(file, SCRIPTCAGE_PROBE);
+        fs.chmodSync(file, 0o644);
+        const lab = await runInLab({ runtime, unprivileged, hostScript: file });
+        assert.equal(lab.result.off.result, 'public', JSON.stringify(lab.result.off));
+        assert.match(String(lab.result.strict.result), /^ERR /, JSON.stringify(lab.result.strict));
+        assert.equal(lab.result.strict.network, 'deny');
+        assert.equal(lab.http.length, 1, 'only the off run reached a server');
+        assert.ok(lab.dns.some((q) => q.name === 'public.test' && q.type === 'A'));
+      });
+    }
+  }
+
   test('a failing host program rejects with its output; allowFailure resolves with it', async () => {
     const file = path.join(path.dirname(probeFile()), 'fail.js');
     fs.writeFileSync(file, "console.log('not json'); console.error('boom'); process.exit(3);\n");
