@@ -106,6 +106,8 @@ function tcpQuery(name, qtype) {
     out.lookup[name] = (await dns.lookup(name, { family: 4 })).address;
   }
   out.lookup['v6.test'] = (await dns.lookup('v6.test', { family: 6 })).address;
+  out.lookup['meta6.test'] = (await dns.lookup('meta6.test', { family: 6 })).address;
+  out.lookup['dual.test'] = (await dns.lookup('dual.test', { all: true })).map((a) => a.address).sort();
   out.lookup['nope.test'] = await dns.lookup('nope.test').then((a) => a.address, (e) => e.code);
   out.rebindLookup = [];
   for (let i = 0; i < 4; i++) out.rebindLookup.push((await dns.lookup('rebind.test', { family: 4 })).address);
@@ -183,9 +185,11 @@ describe('network lab fixture', { skip }, () => {
         // DNS through the host resolver (resolv.conf) and directly.
         assert.equal(r.resolvConf, `nameserver ${LAB.dns}\noptions timeout:2 attempts:2\n`);
         for (const [name, a] of Object.entries(NAMES)) {
-          if (Array.isArray(a.A)) assert.equal(r.lookup[name], a.A[0], name);
+          if (Array.isArray(a.A) && !a.AAAA) assert.equal(r.lookup[name], a.A[0], name);
         }
         assert.equal(r.lookup['v6.test'], LAB.publicV6);
+        assert.equal(r.lookup['meta6.test'], LAB.metadataV6);
+        assert.deepEqual(r.lookup['dual.test'], [LAB.publicV6, LAB.public].sort());
         assert.equal(r.lookup['nope.test'], 'ENOTFOUND');
         assert.deepEqual(r.resolve['public.test'], [LAB.public]);
         assert.deepEqual(r.resolve['v6.test'], [LAB.publicV6]);
