@@ -16,12 +16,15 @@ export interface SandboxPolicy {
     maxFileSizeBytes?: number;
   };
   filesystem: { mode: 'off' | 'scratch-only' | 'scratch-plus-ro' };
-  /**
-   * `allow` entries (allowlist mode): `host`, `*.suffix`, an IPv4/IPv6 literal or CIDR, each optionally with
-   * `:port` (`[v6]:port`). `denyLinkLocalAndMetadata` blocks link-local/metadata, the host's loopback, unspecified,
-   * multicast and broadcast addresses; `denyPrivate` blocks RFC 1918 and 100.64.0.0/10 too (docs/network.md).
-   */
-  network: { mode: 'unrestricted' | 'deny' | 'allowlist'; allow: string[]; denyLinkLocalAndMetadata: boolean; denyPrivate: boolean };
+  network: {
+    mode: 'unrestricted' | 'deny' | 'allowlist';
+    /** `host`, `*.suffix`, an IPv4/IPv6 address or CIDR, each optionally with `:port` (`[v6]:port`). */
+    allow: string[];
+    /** Block link-local/metadata, the host's loopback, unspecified, multicast and broadcast addresses (default true). */
+    denyLinkLocalAndMetadata: boolean;
+    /** Also block RFC 1918 and 100.64.0.0/10 (default false). */
+    denyPrivate: boolean;
+  };
   privilege: { mode: 'inherit' | 'drop-to-uid'; uid?: number; gid?: number };
 }
 

@@ -154,7 +154,8 @@ describe('scriptcage CLI: examples', () => {
     const server = await startServer();
     try {
       const out = await runJson(
-        ['run', path.join(examples, 'http-check.mjs'), '--context', JSON.stringify({ url: `${server.url}/health` })],
+        // The server is on the host's loopback, which a standard run cannot reach (docs/network.md).
+        ['run', path.join(examples, 'http-check.mjs'), '--sandbox', 'off', '--context', JSON.stringify({ url: `${server.url}/health` })],
         0,
       );
       assert.equal(out.timedOut, false);
@@ -168,7 +169,7 @@ describe('scriptcage CLI: examples', () => {
 
       // A failing status is a result too: the check ran (exit 0), ok is false.
       const bad = await runJson(
-        ['run', path.join(examples, 'http-check.mjs'), '--context', JSON.stringify({ url: `${server.url}/status/503` })],
+        ['run', path.join(examples, 'http-check.mjs'), '--sandbox', 'off', '--context', JSON.stringify({ url: `${server.url}/status/503` })],
         0,
       );
       assert.equal(bad.result.ok, false);
@@ -200,7 +201,7 @@ describe('scriptcage CLI: examples', () => {
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const url = `http://127.0.0.1:${server.address().port}/`;
-      const out = await runJson(['run', path.join(examples, 'http-check.mjs'), '--context', JSON.stringify({ url, timeoutMs: 300 })], 0);
+      const out = await runJson(['run', path.join(examples, 'http-check.mjs'), '--sandbox', 'off', '--context', JSON.stringify({ url, timeoutMs: 300 })], 0);
       assert.equal(out.result.ok, false);
       assert.match(out.result.error, /300 ms/);
     } finally {

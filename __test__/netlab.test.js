@@ -106,6 +106,8 @@ function tcpQuery(name, qtype) {
     out.lookup[name] = (await dns.lookup(name, { family: 4 })).address;
   }
   out.lookup['v6.test'] = (await dns.lookup('v6.test', { family: 6 })).address;
+  out.lookup['meta6.test'] = (await dns.lookup('meta6.test', { family: 6 })).address;
+  out.lookup['dual.test'] = (await dns.lookup('dual.test', { all: true })).map((a) => a.address).sort();
   out.lookup['nope.test'] = await dns.lookup('nope.test').then((a) => a.address, (e) => e.code);
   out.rebindLookup = [];
   for (let i = 0; i < 4; i++) out.rebindLookup.push((await dns.lookup('rebind.test', { family: 4 })).address);
@@ -183,9 +185,11 @@ describe('network lab fixture', { skip }, () => {
         // DNS through the host resolver (resolv.conf) and directly.
         assert.equal(r.resolvConf, `nameserver ${LAB.dns}\noptions timeout:2 attempts:2\n`);
         for (const [name, a] of Object.entries(NAMES)) {
-          if (Array.isArray(a.A)) assert.equal(r.lookup[name], a.A[0], name);
+          if (Array.isArray(a.A) && !a.AAAA) assert.equal(r.lookup[name], a.A[0], name);
         }
         assert.equal(r.lookup['v6.test'], LAB.publicV6);
+        assert.equal(r.lookup['meta6.test'], LAB.metadataV6);
+        assert.deepEqual(r.lookup['dual.test'], [LAB.publicV6, LAB.public].sort());
         assert.equal(r.lookup['nope.test'], 'ENOTFOUND');
         assert.deepEqual(r.resolve['public.test'], [LAB.public]);
         assert.deepEqual(r.resolve['v6.test'], [LAB.publicV6]);
@@ -211,6 +215,40 @@ describe('network lab fixture', { skip }, () => {
         assert.equal(fs.existsSync('/etc/resolv.conf') ? fs.readFileSync('/etc/resolv.conf', 'utf8') : null, resolvBefore);
         assert.notEqual(hostIp(['link', 'show', 'lab0']).status, 0, 'lab0 is not on the machine');
         assert.ok(!hostIp(['addr']).stdout.includes(LAB.public), "the lab's addresses are not on the machine");
+      });
+    }
+  }
+
+  // The broker's tests run scriptcage in the lab: show the addon works there
+  // (only behaviours that hold with and without egress enforcement).
+  const SCRIPTCAGE_PROBE = String.raw`'use strict';
+const path = require('node:path');
+const sc = require(path.join(process.env.LAB_ROOT, 'js', 'index.js'));
+const script = "export default await fetch('http://public.test/').then((r) => r.text(), (e) => 'ERR ' + ((e.cause && e.cause.code) || e.message));";
+(async () => {
+  const out = {};
+  for (const profile of ['off', 'strict']) {
+    sc.configureSandbox({ profile });
+    const r = await sc.runEsmScript({ script, context: {}, timeoutMs: 30000 });
+    out[profile] = { result: r.result, error: r.error, network: r.sandbox.requested.network.mode };
+  }
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+  const checkoutReadable = () => spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', 'test', '-r', path.join(__dirname, '..', 'js', 'index.js')]).status === 0;
+  for (const runtime of runtimes) {
+    for (const unprivileged of [false, true]) {
+      const why = unprivileged && !checkoutReadable() ? 'the checkout is not readable by uid 65534' : false;
+      test(`scriptcage runs in the lab (${runtime}${unprivileged ? ', uid 65534' : ', root'}): off reaches public.test through the lab DNS, strict does not`, { skip: why }, async () => {
+        const file = path.join(path.dirname(probeFile()), 'scriptcage-probe.js');
+        fs.writeFileSync(file, SCRIPTCAGE_PROBE);
+        fs.chmodSync(file, 0o644);
+        const lab = await runInLab({ runtime, unprivileged, hostScript: file });
+        assert.equal(lab.result.off.result, 'public', JSON.stringify(lab.result.off));
+        assert.match(String(lab.result.strict.result), /^ERR /, JSON.stringify(lab.result.strict));
+        assert.equal(lab.result.strict.network, 'deny');
+        assert.equal(lab.http.length, 1, 'only the off run reached a server');
+        assert.ok(lab.dns.some((q) => q.name === 'public.test' && q.type === 'A'));
       });
     }
   }

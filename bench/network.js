@@ -6,9 +6,10 @@
 //     same policy with denyLinkLocalAndMetadata: false (the host network),
 //   - the per-connection overhead: N TCP connects inside one run,
 //   - bulk download throughput (GET /bulk?mib=N) through a brokered socket.
-// Prints one JSON line (the lab's host program prints it; this file is both).
+// Output: a Markdown table, then one line of JSON (the last line) for
+// bench/run.js. The file is also the lab's host program (LAB_ROOT set).
 //
-//   node bench/network.js [--quick]
+//   node bench/network.js [--quick]      (or bun bench/network.js)
 
 const path = require('node:path');
 const { median } = require('./micro-common.js');
@@ -64,11 +65,21 @@ async function main() {
   const { labSkip, runInLab } = require('../__test__/helpers/netlab.js');
   const skip = labSkip();
   if (skip) {
-    console.log(JSON.stringify({ skipped: skip }));
-    return;
+    console.error(`skipped: ${skip}`);
+    process.exit(1);
   }
-  const r = await runInLab({ runtime: 'node', hostScript: __filename, args: QUICK ? ['--quick'] : [], timeoutMs: 600000 });
-  console.log(JSON.stringify(r.result));
+  const runtime = process.versions.bun ? 'bun' : 'node';
+  const r = await runInLab({ runtime, hostScript: __filename, args: QUICK ? ['--quick'] : [], timeoutMs: 600000 });
+  const j = r.result;
+  const f = (v, d = 1) => v.toFixed(d);
+  console.log(`### Network broker (${runtime} host, bench/network.js)\n`);
+  console.log('| row | brokered (`standard`) | host network | difference | target |');
+  console.log('|---|---:|---:|---:|---|');
+  console.log(`| cold ESM run, median of ${j.runs} | ${f(j.coldMedianMs.brokered)} ms | ${f(j.coldMedianMs.host)} ms | ${f(j.addedColdMs, 2)} ms | ≤ 0.5 ms |`);
+  console.log(`| TCP connect inside a run, median | ${f(j.connectMedianUs.brokered, 0)} µs | ${f(j.connectMedianUs.host, 0)} µs | ${f(j.perConnectionOverheadUs, 0)} µs | ≤ 100 µs |`);
+  console.log(`| bulk download | ${f(j.bulkMiBPerS.brokered)} MiB/s | ${f(j.bulkMiBPerS.host)} MiB/s | ${f(j.throughputRatio * 100, 0)} % | ≥ 90 % |`);
+  console.log('');
+  console.log(JSON.stringify(j));
 }
 
 main().catch((e) => {

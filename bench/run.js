@@ -29,6 +29,7 @@ const INDEX_PATH = path.join(ROOT, 'js', 'index.js');
 const WORKER_PATH = path.join(__dirname, 'worker.mjs');
 const CORRELATION_PATH = path.join(__dirname, 'correlation.js');
 const TYPESCRIPT_PATH = path.join(__dirname, 'typescript.js');
+const NETWORK_PATH = path.join(__dirname, 'network.js');
 const SEED_PATH = path.resolve(ROOT, '..', 'shared', 'seed', 'esm-script-runner.original.ts');
 const MiB = 1024 * 1024;
 
@@ -1123,6 +1124,10 @@ async function main() {
   const tsPrep = options.sweepOnly ? skippedMicro : runMicro(runtimes, options.quick, TYPESCRIPT_PATH);
   phaseDone('typescript');
 
+  // 8. The network broker's costs (bench/network.js, root only: a network lab).
+  const netBench = options.sweepOnly ? skippedMicro : runMicro(runtimes, options.quick, NETWORK_PATH);
+  phaseDone('network');
+
   // ---- summaries
   const seq = {};
   for (const [name, byId] of Object.entries(seqRaw)) {
@@ -1227,6 +1232,13 @@ async function main() {
     if (c.skip) md.push(`${rt}: ${c.skip}`, '');
     else md.push(c.markdown.replace(/^###/m, '####'), '');
   }
+  md.push('### Network broker: added cost per cold run, per connection, bulk throughput (bench/network.js)');
+  md.push('');
+  for (const rt of ['node', 'bun']) {
+    const c = netBench[rt];
+    if (c.skip) md.push(`${rt}: ${c.skip}`, '');
+    else md.push(c.markdown.replace(/^###/m, '####'), '');
+  }
   md.push('### TypeScript: a typed run beside a JavaScript one, and the strip cost (bench/typescript.js)');
   md.push('');
   const tsRows = [];
@@ -1288,6 +1300,7 @@ async function main() {
         }
       : null,
     typescript: Object.fromEntries(Object.entries(tsPrep).map(([k, v]) => [k, v.json || v])),
+    network: Object.fromEntries(Object.entries(netBench).map(([k, v]) => [k, v.json || v])),
     targets: targetRows,
     raw: { sequential: seqRaw, throughput: thrRaw, sweep: sweep ? sweep.raw : null },
   };

@@ -76,6 +76,8 @@ const NAMES = Object.freeze({
   'private.test': { A: [LAB.private] },
   'meta.test': { A: [LAB.metadata] },
   'v6.test': { AAAA: [LAB.publicV6] },
+  'meta6.test': { AAAA: [LAB.metadataV6] },
+  'dual.test': { A: [LAB.public], AAAA: [LAB.publicV6] },
   'a.allowed.test': { A: [LAB.public] },
   'b.allowed.test': { A: [LAB.public] },
   // A answers alternate per query: public, metadata, public, ... (TTL 0).

@@ -5,6 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::error::Error;
+use crate::sandbox::net::rules;
 
 /// What happens when a requested layer cannot be enforced on this host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,12 +78,15 @@ pub struct Policy {
     pub filesystem: FsMode,
     /// Network mode.
     pub network: NetMode,
-    /// Allow-list entries (IP or CIDR).
+    /// `network.allow` entries as written (validated by
+    /// [`rules::parse_entry`]: `host`, `*.suffix`, an address or CIDR, each
+    /// with an optional `:port`).
     pub allow: Vec<String>,
-    /// Block link-local and cloud metadata addresses, the host's loopback
-    /// and the other always-blocked classes (docs/network.md).
+    /// Block the always-blocked classes ([`rules::always_blocked`]:
+    /// link-local and cloud metadata, the host's loopback, ...).
     pub deny_link_local_and_metadata: bool,
-    /// Block private ranges (RFC 1918, 100.64.0.0/10) too.
+    /// Block the private ranges too ([`rules::is_private`]);
+    /// `network.denyPrivate`, default false.
     pub deny_private: bool,
     /// Privilege mode.
     pub privilege: PrivMode,
@@ -180,6 +184,23 @@ impl Policy {
             },
             "privilege": privilege,
         })
+    }
+
+    /// The network rules of this policy.
+    /// `Err((index, why))` for a bad `allow` entry, which [`Policy::merged`]
+    /// never lets through.
+    pub fn net_rules(&self) -> Result<rules::Rules, (usize, String)> {
+        let mode = match self.network {
+            NetMode::Unrestricted => rules::Mode::Unrestricted,
+            NetMode::Allowlist => rules::Mode::Allowlist,
+            NetMode::Deny => rules::Mode::Deny,
+        };
+        rules::Rules::new(
+            mode,
+            &self.allow,
+            self.deny_link_local_and_metadata,
+            self.deny_private,
+        )
     }
 
     /// Applies a partial input (a JSON object) over `self`. An optional
@@ -287,11 +308,8 @@ impl Policy {
                                             "must be a string",
                                         )
                                     })?;
-                                    if let Err(why) = crate::sandbox::net::rules::parse_entry(s) {
-                                        return Err(Error::invalid(
-                                            format!("network.allow[{i}]"),
-                                            format!("{s:?}: {why}"),
-                                        ));
+                                    if let Err(why) = rules::parse_entry(s) {
+                                        return Err(Error::invalid(allow_field(i, s), why));
                                     }
                                     out.push(s.to_owned());
                                 }
@@ -394,9 +412,45 @@ fn id(v: &Value, field: &str) -> Result<u32, Error> {
     }
 }
 
+/// `network.allow[i] ("entry")`, the entry JSON-quoted and cut at 80
+/// characters.
+fn allow_field(i: usize, entry: &str) -> String {
+    let shown: String = if entry.chars().count() > 80 {
+        entry.chars().take(80).chain(std::iter::once('…')).collect()
+    } else {
+        entry.to_owned()
+    };
+    format!("network.allow[{i}] ({})", Value::from(shown))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_allow_entries_and_deny_private() {
+        let p = profile("standard")
+            .unwrap()
+            .merged(&json!({ "network": { "mode": "allowlist", "denyPrivate": true,
+                "allow": ["api.example.com", "*.example.org:443", "10.0.0.0/8", "[2001:db8::1]:8443"] } }))
+            .unwrap();
+        assert!(p.deny_private);
+        assert_eq!(p.allow.len(), 4);
+        assert_eq!(p.to_json()["network"]["denyPrivate"], json!(true));
+        let e = profile("standard")
+            .unwrap()
+            .merged(&json!({ "network": { "allow": ["ok.example", "*."] } }))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("network.allow[1]") && e.contains("\"*.\""),
+            "{e}"
+        );
+        assert!(profile("standard")
+            .unwrap()
+            .merged(&json!({ "network": { "denyPrivate": "yes" } }))
+            .is_err());
+    }
 
     #[test]
     fn profiles_have_the_documented_values() {
@@ -427,7 +481,16 @@ mod tests {
             ),
             (json!({ "resources": { "bogus": 1 } }), "resources.bogus"),
             (json!({ "nope": 1 }), "nope"),
-            (json!({ "network": { "allow": ["*"] } }), "network.allow[0]"),
+            (
+                json!({ "network": { "allow": ["ok.example", "10.0.0.0/33"] } }),
+                "network.allow[1] (\"10.0.0.0/33\")",
+            ),
+            (json!({ "network": { "allow": [1] } }), "network.allow[0]"),
+            (json!({ "network": { "allow": "x" } }), "network.allow"),
+            (
+                json!({ "network": { "denyPrivate": "yes" } }),
+                "network.denyPrivate",
+            ),
             (json!({ "privilege": { "uid": 0 } }), "privilege.uid"),
             (
                 json!({ "filesystem": { "mode": "all" } }),
@@ -439,6 +502,44 @@ mod tests {
                 other => panic!("{bad} gave {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn allow_entries_are_validated_by_the_rules_parser() {
+        let base = profile("standard").unwrap();
+        let allow = json!([
+            "public.test",
+            "*.allowed.test:443",
+            "10.0.0.0/8:5432",
+            "[2001:db8::1]:443",
+            "203.0.113.10"
+        ]);
+        let p = base
+            .merged(
+                &json!({ "network": { "mode": "allowlist", "allow": allow, "denyPrivate": true } }),
+            )
+            .unwrap();
+        assert_eq!(p.to_json()["network"]["allow"], allow);
+        assert_eq!(p.to_json()["network"]["denyPrivate"], json!(true));
+        let r = p.net_rules().unwrap();
+        assert_eq!(r.mode(), rules::Mode::Allowlist);
+        assert_eq!(r.entries().len(), 5);
+        assert!(r.deny_private() && r.deny_link_local_and_metadata());
+        assert!(!base.deny_private);
+        let e = base
+            .merged(&json!({ "network": { "allow": ["a.test", "b.test", "10.0.0.0/33"] } }))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "network.allow[2] (\"10.0.0.0/33\"): prefix longer than 32"
+        );
+        let e = base
+            .merged(&json!({ "network": { "allow": ["x\"y".repeat(50)] } }))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("network.allow[0] (\"x\\\"yx"), "{e}");
+        assert!(e.contains("…\"): "), "{e}");
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! Started by the scriptcage addon from a `CLONE_VM` child (nothing of the
 //! host is copied) already inside the run's new namespaces, with the id
 //! maps written and these descriptors in place: 0–2 the script's streams,
-//! 3 the failure channel, 4 the encoded launch plan, 63 the readiness pipe
-//! of a pooled process. It is not meant to be run by hand.
+//! 3 the failure channel, 4 the encoded launch plan, 5 the network
+//! broker's channel (brokered runs only), 63 the readiness pipe of a pooled
+//! process. It is not meant to be run by hand.
 
 use std::io::Read;
 use std::os::fd::FromRawFd;

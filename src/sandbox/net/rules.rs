@@ -357,10 +357,11 @@ fn parse_name(s: &str) -> Result<String, String> {
     }
     if labels
         .last()
-        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+        .is_some_and(|l| l.as_bytes()[0].is_ascii_digit())
     {
         return Err(
-            "not a valid IPv4 address, and a host name cannot end in a numeric label".into(),
+            "not a valid IPv4 address, and a host name's last label cannot start with a digit"
+                .into(),
         );
     }
     Ok(s)
@@ -875,6 +876,12 @@ mod tests {
             ("1.2.3.256", "not a valid IPv4 address"),
             ("10.0.0", "not a valid IPv4 address"),
             ("10.0.0:80", "not a valid IPv4 address"),
+            // Numeric forms inet_aton would read as an address.
+            ("123", "not a valid IPv4 address"),
+            ("0x7f000001", "not a valid IPv4 address"),
+            ("0x7f.1", "not a valid IPv4 address"),
+            ("017700000001", "not a valid IPv4 address"),
+            ("a.1b", "last label cannot start with a digit"),
         ] {
             match parse_entry(s) {
                 Err(e) => assert!(e.contains(why), "{s:?}: {e:?} should mention {why:?}"),
