@@ -110,6 +110,8 @@ function assertStandard(res) {
   for (const k of ['fetch rebind1', 'fetch rebind2']) assert.match(e[k], /^ok public|^ERR (EACCES|ECONNREFUSED)/, `${k}: ${e[k]}`);
   assert.equal(e['lookup public.test'], `ok ${LAB.public}`);
   assert.equal(e['lookup private.test'], `ok ${LAB.private}`);
+  assert.equal(e['resolve public.test'], `ok ${LAB.public}`, 'dns.resolve4 (c-ares) is answered by the stub too');
+  notReached(e['udp public'], 'UDP other than DNS');
   // The report.
   const sb = res.esm.sandbox;
   assert.equal(sb.enforced.network, true, JSON.stringify(sb.downgrades));
@@ -152,12 +154,20 @@ describe('network rules in a lab', { skip: labSkipped }, () => {
       refused(e['fetch metadata'], 'always blocked, even listed literally');
       assert.match(e['fetch metaName'], /ENOTFOUND|EAI_AGAIN/, `a name not allowed is not resolved: ${e['fetch metaName']}`);
       assert.match(e['lookup private.test'], /^ERR (ENOTFOUND|EAI_AGAIN)/);
+      assert.match(e['resolve private.test'], /^ERR/, `dns.resolve4 of a name not allowed: ${e['resolve private.test']}`);
       assert.equal(e['lookup a.allowed.test'], `ok ${LAB.public}`);
       assert.equal(res.esm.sandbox.enforced.network, true);
       assert.deepEqual(res.esm.sandbox.downgrades, []);
       assert.ok(res.esm.sandbox.network.connections.some((c) => c.verdict === 'refused' && /not in network.allow/.test(c.reason)));
     });
   }
+
+  test('[node] the probes can succeed: with the host network (denyLinkLocalAndMetadata: false) UDP and the metadata address answer', LONG, async () => {
+    const res = await lab('node', { network: { denyLinkLocalAndMetadata: false } });
+    ok(res.esm.result['udp public'], 'UDP echo on the host network');
+    ok(res.esm.result['fetch metadata'], 'metadata on the host network');
+    ok(res.esm.result['resolve public.test'], 'dns.resolve4 on the host network');
+  });
 
   test('[node] denyPrivate blocks RFC 1918 too', LONG, async () => {
     const res = await lab('node', { network: { denyPrivate: true } });

@@ -41,12 +41,31 @@ function t(host, port) {
 function l(name) {
   return new Promise((res) => dns.lookup(name, { family: 4 }, (e, a) => res(e ? 'ERR ' + code(e) : 'ok ' + a)));
 }
+function u(host, port) {
+  // UDP other than DNS: an echo server in the lab answers when reached.
+  return new Promise(async (res) => {
+    const dgram = await import('node:dgram');
+    const s = dgram.createSocket('udp4');
+    const timer = setTimeout(() => { s.close(); res('ERR TIMEOUT'); }, 1500);
+    s.on('message', (m) => { clearTimeout(timer); s.close(); res('ok ' + m); });
+    s.on('error', (e) => { clearTimeout(timer); try { s.close(); } catch {} res('ERR ' + code(e)); });
+    s.send(Buffer.from('ping'), port, host, (e) => { if (e) { clearTimeout(timer); try { s.close(); } catch {} res('ERR ' + code(e)); } });
+  });
+}
+async function r(name) {
+  // c-ares (dns.resolve*), not getaddrinfo: also answered by the stub.
+  try { return 'ok ' + (await dns.promises.resolve4(name)).join(','); } catch (e) { return 'ERR ' + code(e); }
+}
 export default async (ctx) => {
   const out = {};
   for (const [k, v] of Object.entries(ctx.fetch)) out['fetch ' + k] = await f(v);
   for (const [k, [host, port]] of Object.entries(ctx.http)) out['http ' + k] = await h(host, port);
   for (const [k, [host, port]] of Object.entries(ctx.tcp)) out['tcp ' + k] = await t(host, port);
   for (const name of ctx.lookup) out['lookup ' + name] = await l(name);
+  // Last: a name the stub answered makes its address reachable under an
+  // allowlist entry for that name, which would change the probes above.
+  for (const [k, [host, port]] of Object.entries(ctx.udp || {})) out['udp ' + k] = await u(host, port);
+  for (const name of ctx.lookup) out['resolve ' + name] = await r(name);
   return out;
 };`;
 
@@ -71,6 +90,7 @@ async function main() {
     http: { public: [E.LAB_PUBLIC, 80], metadata: [E.LAB_METADATA, 80] },
     tcp: { public: [E.LAB_PUBLIC, 80], loopback: ['127.0.0.1', lp], metadata: [E.LAB_METADATA, 80] },
     lookup: ['public.test', 'private.test', 'a.allowed.test'],
+    udp: { public: [E.LAB_PUBLIC, Number(E.LAB_UDP_ECHO_PORT)] },
   };
   const runs = warm ? 2 : 1;
   let esm;
