@@ -110,16 +110,7 @@ fn probe_now() -> Result<(), String> {
                 if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
                     return 1;
                 }
-                let fprog = libc::sock_fprog {
-                    len: prog.len() as u16,
-                    filter: prog.as_ptr() as *mut libc::sock_filter,
-                };
-                let l = libc::syscall(
-                    libc::SYS_seccomp,
-                    libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-                    libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                    &fprog as *const libc::sock_fprog,
-                );
+                let l = install_with_listener(&prog);
                 if l < 0 {
                     return 2 + (*libc::__errno_location()).min(200);
                 }
@@ -164,6 +155,25 @@ fn probe_now() -> Result<(), String> {
     }
 }
 
+/// Installs `prog` on the calling thread with a new listener; returns the
+/// listener descriptor or -1 (errno set). For forked children (the probe,
+/// tests): raw calls only.
+///
+/// # Safety
+/// Changes the calling thread's seccomp state for good.
+unsafe fn install_with_listener(prog: &[scriptcage_helper::launch::SockFilter]) -> libc::c_long {
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    libc::syscall(
+        libc::SYS_seccomp,
+        libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+        libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+        &fprog as *const libc::sock_fprog,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,16 +212,7 @@ mod tests {
             let pid = libc::fork();
             if pid == 0 {
                 libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-                let fprog = libc::sock_fprog {
-                    len: prog.len() as u16,
-                    filter: prog.as_ptr() as *mut libc::sock_filter,
-                };
-                let l = libc::syscall(
-                    libc::SYS_seccomp,
-                    libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-                    libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
-                    &fprog as *const libc::sock_fprog,
-                );
+                let l = install_with_listener(&prog);
                 libc::close(l as i32);
                 let s = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
                 let sin = libc::sockaddr_in {
